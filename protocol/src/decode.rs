@@ -1,0 +1,151 @@
+//! Decoding request bodies into wire types, with errors that name the offending field.
+//!
+//! The decoder never panics on any input (a property test feeds it arbitrary bytes) and never
+//! allocates more than the body's size bounds.
+
+use std::fmt;
+
+use serde::de::{Deserializer, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_json::error::Category;
+use serde_json::value::RawValue;
+
+use crate::error::{ErrorCode, ErrorDetail};
+use crate::event::WireEvent;
+use crate::limits::MAX_BATCH_EVENTS;
+use crate::text::Text;
+
+/// `POST /api/v1/analytics/track/batch` before its events are decoded one by one, so one bad
+/// event rejects only itself.
+#[derive(Debug)]
+pub struct BatchRequest<'a> {
+    pub api_key: Option<Text<'a>>,
+    /// The raw JSON of each event, in order.
+    pub events: Vec<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct BatchWire<'a> {
+    #[serde(borrow, default)]
+    api_key: Option<Text<'a>>,
+    #[serde(borrow)]
+    events: BoundedEvents<'a>,
+}
+
+/// The `events` array, keeping at most `MAX_BATCH_EVENTS` and remembering whether there were more.
+struct BoundedEvents<'a> {
+    events: Vec<&'a RawValue>,
+    too_many: bool,
+}
+
+struct BoundedEventsVisitor;
+
+impl<'de> Visitor<'de> for BoundedEventsVisitor {
+    type Value = BoundedEvents<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of events")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<BoundedEvents<'de>, A::Error> {
+        let mut events = Vec::with_capacity(seq.size_hint().unwrap_or(16).min(MAX_BATCH_EVENTS));
+        let mut too_many = false;
+        while let Some(raw) = seq.next_element::<&'de RawValue>()? {
+            if events.len() < MAX_BATCH_EVENTS {
+                events.push(raw);
+            } else {
+                too_many = true;
+            }
+        }
+        Ok(BoundedEvents { events, too_many })
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for BoundedEvents<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<BoundedEvents<'a>, D::Error> {
+        deserializer.deserialize_seq(BoundedEventsVisitor)
+    }
+}
+
+/// Decodes one event (the body of `track/event`, one batch entry or one import line).
+pub fn decode_event(json: &[u8]) -> Result<WireEvent<'_>, ErrorDetail> {
+    let mut deserializer = serde_json::Deserializer::from_slice(json);
+    let event: WireEvent<'_> =
+        serde_path_to_error::deserialize(&mut deserializer).map_err(map_json_error)?;
+    deserializer
+        .end()
+        .map_err(|e| ErrorDetail::new(ErrorCode::InvalidJson, strip_position(&e)))?;
+    Ok(event)
+}
+
+/// Decodes the envelope of a batch. Fails with `batch_too_large` past `MAX_BATCH_EVENTS` events
+/// and with `invalid_field` (`events`) when the batch is empty.
+pub fn decode_batch(json: &[u8]) -> Result<BatchRequest<'_>, ErrorDetail> {
+    let mut deserializer = serde_json::Deserializer::from_slice(json);
+    let wire: BatchWire<'_> =
+        serde_path_to_error::deserialize(&mut deserializer).map_err(map_json_error)?;
+    deserializer
+        .end()
+        .map_err(|e| ErrorDetail::new(ErrorCode::InvalidJson, strip_position(&e)))?;
+    if wire.events.too_many {
+        return Err(ErrorDetail {
+            code: ErrorCode::BatchTooLarge,
+            field: Some("events".to_owned()),
+            message: format!("a batch holds at most {MAX_BATCH_EVENTS} events"),
+        });
+    }
+    if wire.events.events.is_empty() {
+        return Err(ErrorDetail::field(
+            "events",
+            "a batch needs at least one event",
+        ));
+    }
+    Ok(BatchRequest {
+        api_key: wire.api_key,
+        events: wire.events.events,
+    })
+}
+
+/// serde_json's message without its " at line L column C" suffix.
+fn strip_position(err: &serde_json::Error) -> String {
+    let message = err.to_string();
+    match message.rfind(" at line ") {
+        Some(pos) => message[..pos].to_owned(),
+        None => message,
+    }
+}
+
+fn map_json_error(err: serde_path_to_error::Error<serde_json::Error>) -> ErrorDetail {
+    let path = err.path().to_string();
+    let inner = err.inner();
+    let message = strip_position(inner);
+    match inner.classify() {
+        Category::Io | Category::Syntax | Category::Eof => ErrorDetail::new(
+            ErrorCode::InvalidJson,
+            format!("body is not valid json: {message}"),
+        ),
+        Category::Data => {
+            let at_root = path.is_empty() || path == ".";
+            // "missing field `url`" is reported at the parent's path; name the field itself.
+            if let Some(missing) = missing_field_name(&message) {
+                let field = if at_root {
+                    missing.to_owned()
+                } else {
+                    format!("{path}.{missing}")
+                };
+                return ErrorDetail::field(field, format!("{missing} is required"));
+            }
+            if at_root {
+                ErrorDetail::new(ErrorCode::InvalidJson, message)
+            } else {
+                ErrorDetail::field(path, message)
+            }
+        }
+    }
+}
+
+fn missing_field_name(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("missing field `")?;
+    let end = rest.find('`')?;
+    Some(&rest[..end])
+}
