@@ -1,0 +1,415 @@
+//! PII scrubbing: e-mail addresses and card numbers in URLs, titles and property values, and
+//! query parameters with sensitive names.
+//!
+//! Everything returns `Cow`: when nothing is found (the common case) the input is borrowed and
+//! nothing is allocated. The scrubber is deliberately conservative about card numbers, because
+//! shop URLs are full of long digit runs (GTINs, timestamps, order numbers):
+//!
+//! * an **e-mail address** is `local@domain.tld` (also with `@` written `%40`, as it is in URLs)
+//!   where the domain has a dot and an alphabetic top-level label of two or more letters; it
+//!   becomes [`EMAIL_REPLACEMENT`];
+//! * a **card number** is a run of 13 to 19 digits, optionally grouped by single spaces or
+//!   dashes, not touching other letters or digits, whose first digit is 2 to 6 (the ranges card
+//!   networks issue from; millisecond timestamps start with 1 until 2033) and which passes the
+//!   Luhn check; it becomes [`CARD_REPLACEMENT`];
+//! * a **sensitive query parameter** is dropped from the query (and from a fragment that carries
+//!   parameters, as OAuth's `#access_token=` does) when its name, percent-decoded and compared
+//!   without case, is one of [`SENSITIVE_PARAM_NAMES`] or contains one of
+//!   [`SENSITIVE_PARAM_FRAGMENTS`].
+
+use std::borrow::Cow;
+
+use super::url::{percent_decode, query_pairs};
+
+/// What an e-mail address is replaced with.
+pub const EMAIL_REPLACEMENT: &str = "[email]";
+/// What a card-number-like digit run is replaced with.
+pub const CARD_REPLACEMENT: &str = "[redacted]";
+
+/// Query parameter names (lower case) that are always dropped.
+pub const SENSITIVE_PARAM_NAMES: &[&str] = &[
+    "email",
+    "e-mail",
+    "e_mail",
+    "mail",
+    "token",
+    "password",
+    "pass",
+    "passwd",
+    "pwd",
+    "secret",
+    "auth",
+    "session",
+    "sessionid",
+    "session_id",
+    "sid",
+    "key",
+    "api_key",
+    "apikey",
+    "api-key",
+    "access_token",
+    "ssn",
+    "card",
+    "cardnumber",
+    "card_number",
+    "cc",
+    "ccnum",
+    "cvv",
+    "cvc",
+    "phone",
+    "tel",
+    "mobile",
+];
+
+/// Parameter names containing any of these (lower case) are dropped too (`reset_token`,
+/// `user_password`, `client_secret`, ...).
+pub const SENSITIVE_PARAM_FRAGMENTS: &[&str] = &["password", "token", "secret"];
+
+/// Longest parameter name checked against the lists; longer names are kept (and still scrubbed
+/// as text).
+const MAX_CHECKED_PARAM_NAME_BYTES: usize = 64;
+
+const CARD_MIN_DIGITS: usize = 13;
+const CARD_MAX_DIGITS: usize = 19;
+
+/// Whether a query parameter (or property) name is sensitive. `name` may be percent-encoded.
+pub fn is_sensitive_param_name(name: &str) -> bool {
+    let decoded = percent_decode(name);
+    let name = decoded.trim();
+    if name.len() > MAX_CHECKED_PARAM_NAME_BYTES {
+        return false;
+    }
+    let mut buffer = [0u8; MAX_CHECKED_PARAM_NAME_BYTES];
+    let lower = &mut buffer[..name.len()];
+    lower.copy_from_slice(name.as_bytes());
+    lower.make_ascii_lowercase();
+    let lower: &[u8] = lower;
+    SENSITIVE_PARAM_NAMES.iter().any(|n| n.as_bytes() == lower)
+        || SENSITIVE_PARAM_FRAGMENTS
+            .iter()
+            .any(|f| lower.windows(f.len()).any(|w| w == f.as_bytes()))
+}
+
+/// Redacts e-mail addresses and card numbers in free text (titles, property values, paths).
+pub fn scrub_text(text: &str) -> Cow<'_, str> {
+    let bytes = text.as_bytes();
+    let mut out: Option<String> = None;
+    let mut copied_until = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let byte = bytes[i];
+        let at_len = if byte == b'@' {
+            1
+        } else if byte == b'%' && bytes.get(i + 1..i + 3) == Some(b"40") {
+            3
+        } else {
+            0
+        };
+        if at_len > 0 {
+            if let Some((start, end)) = email_span(bytes, i, at_len, copied_until) {
+                let buffer = out.get_or_insert_with(|| String::with_capacity(text.len()));
+                buffer.push_str(&text[copied_until..start]);
+                buffer.push_str(EMAIL_REPLACEMENT);
+                copied_until = end;
+                i = end;
+                continue;
+            }
+        } else if byte.is_ascii_digit() && (i == 0 || !bytes[i - 1].is_ascii_alphanumeric()) {
+            let (end, is_card) = digit_run(bytes, i);
+            if is_card {
+                let buffer = out.get_or_insert_with(|| String::with_capacity(text.len()));
+                buffer.push_str(&text[copied_until..i]);
+                buffer.push_str(CARD_REPLACEMENT);
+                copied_until = end;
+            }
+            i = end.max(i + 1);
+            continue;
+        }
+        i += 1;
+    }
+    match out {
+        None => Cow::Borrowed(text),
+        Some(mut buffer) => {
+            buffer.push_str(&text[copied_until..]);
+            Cow::Owned(buffer)
+        }
+    }
+}
+
+/// Drops sensitive query (and fragment) parameters, then redacts e-mails and card numbers in
+/// what remains.
+pub fn scrub_url(url: &str) -> Cow<'_, str> {
+    let filtered = drop_sensitive_params(url);
+    let scrubbed = scrub_text(&filtered);
+    if let Cow::Owned(scrubbed) = scrubbed {
+        return Cow::Owned(scrubbed);
+    }
+    filtered
+}
+
+fn drop_sensitive_params(url: &str) -> Cow<'_, str> {
+    let (before_fragment, fragment) = match url.split_once('#') {
+        Some((head, fragment)) => (head, Some(fragment)),
+        None => (url, None),
+    };
+    let (base, query) = match before_fragment.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (before_fragment, None),
+    };
+    let query_filtered = query.map(filter_params);
+    // a fragment carries parameters either after its own `?` (`#/route?a=b`) or as a whole
+    // (`#access_token=...`)
+    let fragment_filtered = fragment.map(|fragment| match fragment.split_once('?') {
+        Some((route, params)) => match filter_params(params) {
+            Cow::Borrowed(_) => Cow::Borrowed(fragment),
+            Cow::Owned(params) => Cow::Owned(join_nonempty(route, '?', &params)),
+        },
+        None if fragment.contains('=') => filter_params(fragment),
+        None => Cow::Borrowed(fragment),
+    });
+    let changed = matches!(query_filtered, Some(Cow::Owned(_)))
+        || matches!(fragment_filtered, Some(Cow::Owned(_)));
+    if !changed {
+        return Cow::Borrowed(url);
+    }
+    let mut out = String::with_capacity(url.len());
+    out.push_str(base);
+    if let Some(query) = query_filtered.filter(|q| !q.is_empty()) {
+        out.push('?');
+        out.push_str(&query);
+    }
+    if let Some(fragment) = fragment_filtered.filter(|f| !f.is_empty()) {
+        out.push('#');
+        out.push_str(&fragment);
+    }
+    Cow::Owned(out)
+}
+
+fn join_nonempty(head: &str, separator: char, tail: &str) -> String {
+    if tail.is_empty() {
+        head.to_owned()
+    } else {
+        format!("{head}{separator}{tail}")
+    }
+}
+
+/// Removes sensitive `name=value` pairs from a raw parameter string, borrowing when none is.
+fn filter_params(params: &str) -> Cow<'_, str> {
+    if !query_pairs(params).any(|(name, _)| is_sensitive_param_name(name)) {
+        return Cow::Borrowed(params);
+    }
+    let mut out = String::with_capacity(params.len());
+    for pair in params.split('&').filter(|pair| !pair.is_empty()) {
+        let name = pair.split_once('=').map_or(pair, |(name, _)| name);
+        if is_sensitive_param_name(name) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push('&');
+        }
+        out.push_str(pair);
+    }
+    Cow::Owned(out)
+}
+
+// Bytes >= 0x80 belong to non-ASCII letters (internationalised addresses); every delimiter is
+// ASCII, so spans always start and end on character boundaries.
+fn is_local_part_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || byte >= 0x80 || matches!(byte, b'.' | b'_' | b'%' | b'+' | b'-')
+}
+
+fn is_domain_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || byte >= 0x80 || matches!(byte, b'.' | b'-')
+}
+
+/// The byte span of an e-mail address around the `@` at `at` (`at_len` is 1 for `@`, 3 for
+/// `%40`), never starting before `floor`.
+fn email_span(bytes: &[u8], at: usize, at_len: usize, floor: usize) -> Option<(usize, usize)> {
+    let mut start = at;
+    while start > floor && is_local_part_byte(bytes[start - 1]) {
+        start -= 1;
+    }
+    if start == at {
+        return None;
+    }
+    let domain_start = at + at_len;
+    let mut end = domain_start;
+    while end < bytes.len() && is_domain_byte(bytes[end]) {
+        end += 1;
+    }
+    // a sentence may end right after the address
+    while end > domain_start && matches!(bytes[end - 1], b'.' | b'-') {
+        end -= 1;
+    }
+    let domain = &bytes[domain_start..end];
+    let last_dot = domain.iter().rposition(|&b| b == b'.')?;
+    let tld = &domain[last_dot + 1..];
+    let valid = last_dot > 0
+        && domain[0] != b'.'
+        && domain[0] != b'-'
+        && tld.len() >= 2
+        && tld.iter().all(u8::is_ascii_alphabetic);
+    valid.then_some((start, end))
+}
+
+/// Scans a digit run starting at `start` (digits separated by single spaces or dashes) and
+/// returns where it ends and whether it looks like a card number.
+fn digit_run(bytes: &[u8], start: usize) -> (usize, bool) {
+    let mut digits = [0u8; CARD_MAX_DIGITS];
+    let mut count = 0usize;
+    let mut end = start;
+    let mut i = start;
+    while i < bytes.len() {
+        let byte = bytes[i];
+        if byte.is_ascii_digit() {
+            if count < CARD_MAX_DIGITS {
+                digits[count] = byte - b'0';
+            }
+            count += 1;
+            i += 1;
+            end = i;
+        } else if matches!(byte, b' ' | b'-') && bytes.get(i + 1).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    let followed_by_word = bytes.get(end).is_some_and(u8::is_ascii_alphanumeric);
+    let is_card = (CARD_MIN_DIGITS..=CARD_MAX_DIGITS).contains(&count)
+        && !followed_by_word
+        && (2..=6).contains(&digits[0])
+        && luhn_valid(&digits[..count]);
+    (end, is_card)
+}
+
+/// The Luhn (mod 10) check used by every card network.
+fn luhn_valid(digits: &[u8]) -> bool {
+    let mut sum = 0u32;
+    for (position, &digit) in digits.iter().rev().enumerate() {
+        let mut value = u32::from(digit);
+        if position % 2 == 1 {
+            value *= 2;
+            if value > 9 {
+                value -= 9;
+            }
+        }
+        sum += value;
+    }
+    sum % 10 == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clean_text_is_borrowed() {
+        let text = "Cool Shoes – size 42, order 1767225600123";
+        assert!(matches!(scrub_text(text), Cow::Borrowed(_)));
+        let url = "https://shop.example/p/shoes?utm_source=google&color=red#reviews";
+        assert!(matches!(scrub_url(url), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn redacts_emails() {
+        assert_eq!(scrub_text("Hi john.doe+shop@example.co.uk."), "Hi [email].");
+        assert_eq!(
+            scrub_text("a@b.example and c_d@e.io"),
+            "[email] and [email]"
+        );
+        assert_eq!(scrub_text("/thanks/jane%40mail.example"), "/thanks/[email]");
+        // not addresses
+        assert_eq!(scrub_text("@handle"), "@handle");
+        assert_eq!(scrub_text("meet @ 5.30"), "meet @ 5.30");
+        assert_eq!(scrub_text("user@localhost"), "user@localhost");
+        assert_eq!(scrub_text("x@1.23"), "x@1.23");
+    }
+
+    #[test]
+    fn redacts_card_numbers_that_pass_luhn() {
+        assert_eq!(scrub_text("card 4111111111111111 ok"), "card [redacted] ok");
+        assert_eq!(scrub_text("4111 1111 1111 1111"), "[redacted]");
+        assert_eq!(scrub_text("5500-0000-0000-0004"), "[redacted]");
+        assert_eq!(scrub_text("amex 378282246310005"), "amex [redacted]");
+        assert_eq!(scrub_text("/pay/6011111111111117/x"), "/pay/[redacted]/x");
+    }
+
+    #[test]
+    fn keeps_digit_runs_that_are_not_cards() {
+        // fails Luhn
+        assert_eq!(scrub_text("4111111111111112"), "4111111111111112");
+        // millisecond timestamp (first digit 1)
+        assert_eq!(scrub_text("ts=1767225600123"), "ts=1767225600123");
+        // too short, too long, glued to letters
+        assert_eq!(scrub_text("411111111111"), "411111111111");
+        assert_eq!(
+            scrub_text("41111111111111111111111"),
+            "41111111111111111111111"
+        );
+        assert_eq!(scrub_text("sku4111111111111111"), "sku4111111111111111");
+        assert_eq!(scrub_text("4111111111111111x"), "4111111111111111x");
+    }
+
+    #[test]
+    fn drops_sensitive_query_params() {
+        assert_eq!(
+            scrub_url("https://s.example/a?email=x%40y.example&utm_source=g&Token=abc&pwd=1"),
+            "https://s.example/a?utm_source=g"
+        );
+        assert_eq!(
+            scrub_url("https://s.example/reset?reset_token=1"),
+            "https://s.example/reset"
+        );
+        assert_eq!(
+            scrub_url("https://s.example/cb#access_token=abc&state=1"),
+            "https://s.example/cb#state=1"
+        );
+        assert_eq!(
+            scrub_url("https://s.example/#/route?session=1&tab=2"),
+            "https://s.example/#/route?tab=2"
+        );
+        assert_eq!(
+            scrub_url("https://s.example/?e%2Dmail=a"),
+            "https://s.example/"
+        );
+    }
+
+    #[test]
+    fn url_values_are_scrubbed_as_text() {
+        assert_eq!(
+            scrub_url("https://s.example/u/bob@mail.example?q=4111111111111111"),
+            "https://s.example/u/[email]?q=[redacted]"
+        );
+    }
+
+    #[test]
+    fn sensitive_names() {
+        for name in [
+            "email",
+            "E-Mail",
+            "PASSWORD",
+            "api_key",
+            "client_secret",
+            "cc",
+            "phone",
+        ] {
+            assert!(is_sensitive_param_name(name), "{name}");
+        }
+        for name in ["utm_source", "q", "page", "color", "category", "passage"] {
+            assert!(!is_sensitive_param_name(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn luhn() {
+        assert!(luhn_valid(&[7, 9, 9, 2, 7, 3, 9, 8, 7, 1, 3]));
+        assert!(!luhn_valid(&[7, 9, 9, 2, 7, 3, 9, 8, 7, 1, 4]));
+    }
+
+    #[test]
+    fn non_ascii_text_is_safe() {
+        assert_eq!(scrub_text("Grüße an zoë@exämple.de"), "Grüße an [email]");
+        assert_eq!(scrub_text("Café – ü@x.example!"), "Café – [email]!");
+        assert_eq!(scrub_text("né@"), "né@");
+    }
+}
