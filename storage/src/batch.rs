@@ -1,0 +1,257 @@
+//! Column-batch helpers shared by the memtable, flush, compaction and erasure: builders that
+//! intern strings, concatenation, row filtering and projection.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::column::{ColumnBatch, ColumnVec, StrDict};
+use crate::row::Value;
+use crate::schema::ColumnType;
+
+/// Builds one column, interning strings into a per-builder dictionary.
+#[derive(Debug)]
+pub(crate) enum ColumnBuilder {
+    Int { values: Vec<i64>, validity: Vec<bool>, nulls: usize },
+    Float { values: Vec<f64>, validity: Vec<bool>, nulls: usize },
+    Bool { values: Vec<bool>, validity: Vec<bool>, nulls: usize },
+    Str {
+        dict: StrDict,
+        index: HashMap<String, u32>,
+        codes: Vec<u32>,
+        validity: Vec<bool>,
+        nulls: usize,
+    },
+}
+
+impl ColumnBuilder {
+    pub(crate) fn new(ty: ColumnType) -> ColumnBuilder {
+        match ty {
+            ColumnType::Int | ColumnType::Timestamp => ColumnBuilder::Int {
+                values: Vec::new(),
+                validity: Vec::new(),
+                nulls: 0,
+            },
+            ColumnType::Float => ColumnBuilder::Float {
+                values: Vec::new(),
+                validity: Vec::new(),
+                nulls: 0,
+            },
+            ColumnType::Bool => ColumnBuilder::Bool {
+                values: Vec::new(),
+                validity: Vec::new(),
+                nulls: 0,
+            },
+            ColumnType::Str => ColumnBuilder::Str {
+                dict: StrDict::new(),
+                index: HashMap::new(),
+                codes: Vec::new(),
+                validity: Vec::new(),
+                nulls: 0,
+            },
+        }
+    }
+
+    /// Appends a value; a value of the wrong type (which the row codec rules out) is stored as
+    /// null. Returns the approximate heap bytes added.
+    pub(crate) fn push(&mut self, value: Value<'_>) -> usize {
+        match self {
+            ColumnBuilder::Int { values, validity, nulls } => {
+                let v = if let Value::Int(v) = value { Some(v) } else { None };
+                push_plain(values, validity, nulls, v) + 8
+            }
+            ColumnBuilder::Float { values, validity, nulls } => {
+                let v = if let Value::Float(v) = value { Some(v) } else { None };
+                push_plain(values, validity, nulls, v) + 8
+            }
+            ColumnBuilder::Bool { values, validity, nulls } => {
+                let v = if let Value::Bool(v) = value { Some(v) } else { None };
+                push_plain(values, validity, nulls, v) + 1
+            }
+            ColumnBuilder::Str { dict, index, codes, validity, nulls } => {
+                let Value::Str(s) = value else {
+                    return push_plain(codes, validity, nulls, None) + 4;
+                };
+                let mut added = 5;
+                let code = match index.get(s) {
+                    Some(&code) => code,
+                    None => {
+                        added += 2 * s.len() + 48;
+                        let code = dict.push(s);
+                        index.insert(s.to_string(), code);
+                        code
+                    }
+                };
+                codes.push(code);
+                validity.push(true);
+                added
+            }
+        }
+    }
+
+    pub(crate) fn finish(self) -> ColumnVec {
+        fn mask(validity: Vec<bool>, nulls: usize) -> Option<Vec<bool>> {
+            (nulls > 0).then_some(validity)
+        }
+        match self {
+            ColumnBuilder::Int { values, validity, nulls } => ColumnVec::Int {
+                values,
+                validity: mask(validity, nulls),
+            },
+            ColumnBuilder::Float { values, validity, nulls } => ColumnVec::Float {
+                values,
+                validity: mask(validity, nulls),
+            },
+            ColumnBuilder::Bool { values, validity, nulls } => ColumnVec::Bool {
+                values,
+                validity: mask(validity, nulls),
+            },
+            ColumnBuilder::Str { dict, codes, validity, nulls, .. } => ColumnVec::Str {
+                dict: Arc::new(dict),
+                codes,
+                validity: mask(validity, nulls),
+            },
+        }
+    }
+}
+
+fn push_plain<T: Default>(
+    values: &mut Vec<T>,
+    validity: &mut Vec<bool>,
+    nulls: &mut usize,
+    value: Option<T>,
+) -> usize {
+    match value {
+        Some(v) => {
+            values.push(v);
+            validity.push(true);
+        }
+        None => {
+            values.push(T::default());
+            validity.push(false);
+            *nulls += 1;
+        }
+    }
+    1
+}
+
+fn type_of(column: &ColumnVec) -> ColumnType {
+    match column {
+        ColumnVec::Int { .. } => ColumnType::Int,
+        ColumnVec::Float { .. } => ColumnType::Float,
+        ColumnVec::Bool { .. } => ColumnType::Bool,
+        ColumnVec::Str { .. } => ColumnType::Str,
+    }
+}
+
+/// Concatenates batches that carry the same columns in the same order, re-interning strings.
+/// Returns `None` when `batches` is empty.
+pub(crate) fn concat(batches: &[&ColumnBatch]) -> Option<ColumnBatch> {
+    let first = batches.first()?;
+    let mut columns = Vec::with_capacity(first.columns.len());
+    for (pos, column) in first.columns.iter().enumerate() {
+        let mut builder = ColumnBuilder::new(type_of(column));
+        for batch in batches {
+            let source = &batch.columns[pos];
+            for row in 0..batch.row_count {
+                builder.push(source.value(row));
+            }
+        }
+        columns.push(builder.finish());
+    }
+    Some(ColumnBatch {
+        column_indexes: first.column_indexes.clone(),
+        columns,
+        row_count: batches.iter().map(|b| b.row_count).sum(),
+    })
+}
+
+/// The rows of `batch` whose `keep` flag is set.
+pub(crate) fn filter(batch: &ColumnBatch, keep: &[bool]) -> ColumnBatch {
+    debug_assert_eq!(keep.len(), batch.row_count);
+    let mut columns = Vec::with_capacity(batch.columns.len());
+    for column in &batch.columns {
+        let mut builder = ColumnBuilder::new(type_of(column));
+        for (row, _) in keep.iter().enumerate().filter(|(_, k)| **k) {
+            builder.push(column.value(row));
+        }
+        columns.push(builder.finish());
+    }
+    ColumnBatch {
+        column_indexes: batch.column_indexes.clone(),
+        columns,
+        row_count: keep.iter().filter(|k| **k).count(),
+    }
+}
+
+/// The columns `schema_indexes` of `batch`, in that order; `None` if one is missing.
+pub(crate) fn project(batch: &ColumnBatch, schema_indexes: &[usize]) -> Option<ColumnBatch> {
+    let mut columns = Vec::with_capacity(schema_indexes.len());
+    for &index in schema_indexes {
+        columns.push(batch.column(index)?.clone());
+    }
+    Some(ColumnBatch {
+        column_indexes: schema_indexes.to_vec(),
+        columns,
+        row_count: batch.row_count,
+    })
+}
+
+/// Min and max of the non-null values of an `Int` column.
+pub(crate) fn int_min_max(column: &ColumnVec) -> Option<(i64, i64)> {
+    let ColumnVec::Int { values, validity } = column else {
+        return None;
+    };
+    let mut range: Option<(i64, i64)> = None;
+    for (row, &v) in values.iter().enumerate() {
+        if validity.as_ref().is_some_and(|m| !m[row]) {
+            continue;
+        }
+        range = Some(match range {
+            None => (v, v),
+            Some((lo, hi)) => (lo.min(v), hi.max(v)),
+        });
+    }
+    range
+}
+
+#[cfg(test)]
+mod tests {
+    #![expect(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn str_batch(values: &[Option<&str>]) -> ColumnBatch {
+        let mut b = ColumnBuilder::new(ColumnType::Str);
+        let mut i = ColumnBuilder::new(ColumnType::Int);
+        for (n, v) in values.iter().enumerate() {
+            b.push(v.map_or(Value::Null, Value::Str));
+            i.push(Value::Int(n as i64));
+        }
+        ColumnBatch {
+            column_indexes: vec![3, 0],
+            columns: vec![b.finish(), i.finish()],
+            row_count: values.len(),
+        }
+    }
+
+    #[test]
+    fn concat_filter_project_keep_values() {
+        let a = str_batch(&[Some("x"), None, Some("x")]);
+        let b = str_batch(&[Some("y"), Some("x")]);
+        let all = concat(&[&a, &b]).unwrap();
+        let got: Vec<Value<'_>> = (0..5).map(|r| all.columns[0].value(r)).collect();
+        assert_eq!(
+            got,
+            [Value::Str("x"), Value::Null, Value::Str("x"), Value::Str("y"), Value::Str("x")]
+        );
+        let ColumnVec::Str { dict, .. } = &all.columns[0] else { panic!() };
+        assert_eq!(dict.len(), 2);
+        let kept = filter(&all, &[false, true, false, true, false]);
+        assert_eq!(kept.row_count, 2);
+        assert_eq!(kept.columns[1].value(1), Value::Int(0));
+        let only_int = project(&kept, &[0]).unwrap();
+        assert_eq!(only_int.column_indexes, [0]);
+        assert!(project(&kept, &[5]).is_none());
+        assert_eq!(int_min_max(&all.columns[1]), Some((0, 2)));
+    }
+}

@@ -1,0 +1,237 @@
+//! Idempotency: remembers `(site, event_id)` keys of `events` rows for a window of arrival time,
+//! so a retried event is stored once.
+//!
+//! Keys are kept as 128-bit hashes (two independent SipHash-1-3 values), so memory per key is
+//! fixed; a false "duplicate" needs a 128-bit collision. The window is rebuilt on open from the
+//! replayed WAL (which records arrival times) and from the `event_id` columns of segments created
+//! within the window (using the segment's creation time as the arrival time of its rows, which
+//! can only lengthen a key's stay, never shorten it).
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use crate::column::ColumnBatch;
+use crate::row::{RowBuf, Value};
+use crate::schema::{Schema, Table};
+
+type Key = u128;
+
+fn key(site: &str, event_id: &str) -> Key {
+    let mut a = DefaultHasher::new();
+    (0u8, site, event_id).hash(&mut a);
+    let mut b = DefaultHasher::new();
+    (1u8, site, event_id).hash(&mut b);
+    (u128::from(a.finish()) << 64) | u128::from(b.finish())
+}
+
+pub(crate) fn event_id_column(schema: &Schema) -> Option<usize> {
+    (schema.table == Table::Events)
+        .then(|| schema.index_of("event_id"))
+        .flatten()
+}
+
+/// The dedup window. Owned by the WAL writer thread.
+pub struct DedupWindow {
+    window_us: i64,
+    /// Key → arrival time of its first occurrence in the window.
+    seen: HashMap<Key, i64>,
+    /// Arrival order, for eviction. Entries whose key was refreshed are skipped on eviction.
+    order: VecDeque<(i64, Key)>,
+    /// Keys inserted since the last [`DedupWindow::commit`], forgotten again by
+    /// [`DedupWindow::rollback`] when their WAL write fails (so a retry is not a "duplicate").
+    journal: Vec<Key>,
+}
+
+impl DedupWindow {
+    /// A window of `window_ms`; 0 disables deduplication.
+    pub fn new(window_ms: u64) -> DedupWindow {
+        DedupWindow {
+            window_us: i64::try_from(window_ms.saturating_mul(1000)).unwrap_or(i64::MAX),
+            seen: HashMap::new(),
+            order: VecDeque::new(),
+            journal: Vec::new(),
+        }
+    }
+
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.seen.len()
+    }
+
+    #[cfg(test)]
+    pub fn is_empty(&self) -> bool {
+        self.seen.is_empty()
+    }
+
+    fn evict(&mut self, now_us: i64) {
+        let cutoff = now_us.saturating_sub(self.window_us);
+        while let Some(&(at, key)) = self.order.front() {
+            if at >= cutoff {
+                break;
+            }
+            self.order.pop_front();
+            if self.seen.get(&key) == Some(&at) {
+                self.seen.remove(&key);
+            }
+        }
+    }
+
+    /// Records the key; returns true if it was already seen within the window.
+    pub fn check_and_insert(&mut self, site: &str, event_id: &str, arrival_us: i64) -> bool {
+        if self.window_us == 0 {
+            return false;
+        }
+        self.evict(arrival_us);
+        let key = key(site, event_id);
+        if let Some(&at) = self.seen.get(&key) {
+            if at >= arrival_us.saturating_sub(self.window_us) {
+                return true;
+            }
+        }
+        self.seen.insert(key, arrival_us);
+        self.order.push_back((arrival_us, key));
+        self.journal.push(key);
+        false
+    }
+
+    /// Keeps the keys inserted since the last commit.
+    pub fn commit(&mut self) {
+        self.journal.clear();
+    }
+
+    /// Forgets the keys inserted since the last commit.
+    pub fn rollback(&mut self) {
+        for key in self.journal.drain(..) {
+            self.seen.remove(&key);
+        }
+    }
+
+    /// Removes the rows of `rows` already seen (and duplicates within `rows`), recording the new
+    /// keys. Returns the rows to store (the same buffer when nothing was removed) and how many
+    /// were dropped.
+    pub fn filter(&mut self, rows: RowBuf, arrival_us: i64) -> (RowBuf, usize) {
+        let schema = rows.table().schema();
+        let Some(id_col) = event_id_column(schema).filter(|_| self.window_us > 0) else {
+            return (rows, 0);
+        };
+        let mut keep = Vec::with_capacity(rows.row_count());
+        let mut reader = rows.reader();
+        let mut values = Vec::with_capacity(schema.len());
+        while let Ok(true) = reader.next_row(&mut values) {
+            let duplicate = match (values[schema.site_column], values[id_col]) {
+                (Value::Str(site), Value::Str(id)) => self.check_and_insert(site, id, arrival_us),
+                (Value::Null, Value::Str(id)) => self.check_and_insert("", id, arrival_us),
+                _ => false,
+            };
+            keep.push(!duplicate);
+        }
+        let dropped = keep.iter().filter(|k| !**k).count();
+        if dropped == 0 {
+            return (rows, 0);
+        }
+        let mut kept = RowBuf::new(rows.table());
+        let mut reader = rows.reader();
+        let mut i = 0;
+        while let Ok(true) = reader.next_row(&mut values) {
+            if keep[i] {
+                // The values come from a valid buffer of the same table, so this cannot fail.
+                let _ = kept.push_row(&values);
+            }
+            i += 1;
+        }
+        (kept, dropped)
+    }
+
+    /// Records the keys of replayed rows without filtering them.
+    pub fn remember_rows(&mut self, rows: &RowBuf, arrival_us: i64) {
+        let schema = rows.table().schema();
+        let Some(id_col) = event_id_column(schema) else {
+            return;
+        };
+        let mut reader = rows.reader();
+        let mut values = Vec::with_capacity(schema.len());
+        while let Ok(true) = reader.next_row(&mut values) {
+            if let Value::Str(id) = values[id_col] {
+                let site = if let Value::Str(s) = values[schema.site_column] { s } else { "" };
+                self.check_and_insert(site, id, arrival_us);
+            }
+        }
+    }
+
+    /// Records the keys of a segment batch carrying the `site` and `event_id` columns.
+    pub fn remember_batch(&mut self, schema: &Schema, batch: &ColumnBatch, arrival_us: i64) {
+        let Some(id_col) = event_id_column(schema) else {
+            return;
+        };
+        let (Some(sites), Some(ids)) = (batch.column(schema.site_column), batch.column(id_col))
+        else {
+            return;
+        };
+        for row in 0..batch.row_count {
+            if let Value::Str(id) = ids.value(row) {
+                let site = if let Value::Str(s) = sites.value(row) { s } else { "" };
+                self.check_and_insert(site, id, arrival_us);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![expect(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn events(ids: &[&str]) -> RowBuf {
+        let mut buf = RowBuf::new(Table::Events);
+        let mut row = vec![Value::Null; Table::Events.schema().len()];
+        row[1] = Value::Str("a.com");
+        for id in ids {
+            row[4] = Value::Str(id);
+            buf.push_row(&row).unwrap();
+        }
+        buf
+    }
+
+    #[test]
+    fn duplicates_within_the_window_are_dropped() {
+        let mut w = DedupWindow::new(1_000);
+        let (kept, dropped) = w.filter(events(&["a", "b", "a"]), 0);
+        assert_eq!((kept.row_count(), dropped), (2, 1));
+        let (kept, dropped) = w.filter(events(&["b", "c"]), 999_999);
+        assert_eq!((kept.row_count(), dropped), (1, 1));
+        // "a" arrived at 0 and has left the window at 1_000_001.
+        let (kept, dropped) = w.filter(events(&["a", "c"]), 1_000_001);
+        assert_eq!((kept.row_count(), dropped), (1, 1));
+        assert!(!w.check_and_insert("other.com", "c", 1_000_002));
+    }
+
+    #[test]
+    fn rollback_forgets_uncommitted_keys() {
+        let mut w = DedupWindow::new(1_000);
+        w.filter(events(&["a"]), 0);
+        w.commit();
+        let (_, dropped) = w.filter(events(&["a", "b"]), 1);
+        assert_eq!(dropped, 1);
+        w.rollback();
+        let (kept, dropped) = w.filter(events(&["a", "b"]), 2);
+        assert_eq!((kept.row_count(), dropped), (1, 1), "b was rolled back, a was committed");
+    }
+
+    #[test]
+    fn zero_window_disables_dedup() {
+        let mut w = DedupWindow::new(0);
+        let (kept, dropped) = w.filter(events(&["a", "a"]), 0);
+        assert_eq!((kept.row_count(), dropped), (2, 0));
+        assert!(w.is_empty());
+    }
+
+    #[test]
+    fn eviction_bounds_memory() {
+        let mut w = DedupWindow::new(1);
+        for i in 0..10_000 {
+            w.check_and_insert("s", &i.to_string(), i * 100);
+        }
+        assert!(w.len() <= 11, "{}", w.len());
+    }
+}

@@ -1,0 +1,284 @@
+//! The memtable: rows appended since the last flush, per partition (table, site, UTC day), held as
+//! column builders and sealed into immutable `Arc` batches so snapshots are cheap and readers see
+//! rows while they are still in memory.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::batch::{int_min_max, ColumnBuilder};
+use crate::column::ColumnBatch;
+use crate::row::{RowBuf, RowError, Value};
+use crate::schema::Table;
+
+/// A builder is sealed into an immutable batch when it reaches this many rows (and whenever a
+/// snapshot is taken), so scans of the memtable see batches of at most this size.
+pub const MEMTABLE_BATCH_ROWS: usize = 8192;
+
+pub const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+/// The UTC day (days since 1970-01-01) of a timestamp in microseconds.
+pub fn day_of(ts_us: i64) -> i32 {
+    ts_us.div_euclid(MICROS_PER_DAY) as i32
+}
+
+/// (table, site, day): the unit of partitioning of memtables and segments.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PartitionKey {
+    pub table: Table,
+    pub site: String,
+    pub day: i32,
+}
+
+/// An immutable batch of rows of one partition, with all columns in schema order.
+#[derive(Debug)]
+pub struct FrozenBatch {
+    pub key: PartitionKey,
+    pub batch: ColumnBatch,
+    /// Range of the time column (`None` if all null).
+    pub time_range: Option<(i64, i64)>,
+    pub bytes: usize,
+}
+
+struct PartitionBuf {
+    sealed: Vec<Arc<FrozenBatch>>,
+    builders: Vec<ColumnBuilder>,
+    rows: usize,
+    bytes: usize,
+}
+
+impl PartitionBuf {
+    fn new(table: Table) -> PartitionBuf {
+        PartitionBuf {
+            sealed: Vec::new(),
+            builders: new_builders(table),
+            rows: 0,
+            bytes: 0,
+        }
+    }
+
+    fn seal(&mut self, key: &PartitionKey) {
+        if self.rows == 0 {
+            return;
+        }
+        let builders = std::mem::replace(&mut self.builders, new_builders(key.table));
+        let columns: Vec<_> = builders.into_iter().map(ColumnBuilder::finish).collect();
+        let schema = key.table.schema();
+        let batch = ColumnBatch {
+            column_indexes: (0..schema.len()).collect(),
+            columns,
+            row_count: self.rows,
+        };
+        let time_range = int_min_max(&batch.columns[schema.time_column]);
+        self.sealed.push(Arc::new(FrozenBatch {
+            key: key.clone(),
+            batch,
+            time_range,
+            bytes: self.bytes,
+        }));
+        self.rows = 0;
+        self.bytes = 0;
+    }
+}
+
+fn new_builders(table: Table) -> Vec<ColumnBuilder> {
+    table
+        .schema()
+        .columns
+        .iter()
+        .map(|c| ColumnBuilder::new(c.ty))
+        .collect()
+}
+
+/// Rows not yet in segments. Mutated only by the WAL writer thread (under the store's lock).
+#[derive(Default)]
+pub struct Memtable {
+    /// (table, day) → site → rows; nested so lookups by `&str` need no allocation.
+    partitions: HashMap<(Table, i32), HashMap<String, PartitionBuf>>,
+    rows: usize,
+    bytes: usize,
+    /// When the first row arrived, for the age trigger.
+    first_row_at: Option<Instant>,
+    /// Highest WAL LSN whose rows are in this memtable.
+    max_lsn: u64,
+}
+
+impl Memtable {
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    #[cfg(test)]
+    pub fn max_lsn(&self) -> u64 {
+        self.max_lsn
+    }
+
+    pub fn first_row_at(&self) -> Option<Instant> {
+        self.first_row_at
+    }
+
+    /// Decodes `rows` (WAL record `lsn`) into the partition builders.
+    pub fn insert(&mut self, lsn: u64, rows: &RowBuf) -> Result<(), RowError> {
+        let table = rows.table();
+        let schema = table.schema();
+        let mut reader = rows.reader();
+        let mut values = Vec::with_capacity(schema.len());
+        while reader.next_row(&mut values)? {
+            let site = match values[schema.site_column] {
+                Value::Str(s) => s,
+                _ => "",
+            };
+            let day = match values[schema.time_column] {
+                Value::Int(ts) => day_of(ts),
+                _ => 0,
+            };
+            let by_site = self.partitions.entry((table, day)).or_default();
+            if !by_site.contains_key(site) {
+                by_site.insert(site.to_string(), PartitionBuf::new(table));
+            }
+            let Some(part) = by_site.get_mut(site) else {
+                continue;
+            };
+            let mut added = 0;
+            for (builder, value) in part.builders.iter_mut().zip(values.iter()) {
+                added += builder.push(*value);
+            }
+            part.rows += 1;
+            part.bytes += added;
+            self.rows += 1;
+            self.bytes += added;
+            if part.rows >= MEMTABLE_BATCH_ROWS {
+                let key = PartitionKey {
+                    table,
+                    site: site.to_string(),
+                    day,
+                };
+                part.seal(&key);
+            }
+        }
+        if self.first_row_at.is_none() && self.rows > 0 {
+            self.first_row_at = Some(Instant::now());
+        }
+        self.max_lsn = self.max_lsn.max(lsn);
+        Ok(())
+    }
+
+    /// Seals every builder and returns all batches: a consistent view of the memtable.
+    pub fn snapshot(&mut self) -> Vec<Arc<FrozenBatch>> {
+        let mut out = Vec::new();
+        for ((table, day), by_site) in &mut self.partitions {
+            for (site, part) in by_site.iter_mut() {
+                if part.rows > 0 {
+                    let key = PartitionKey {
+                        table: *table,
+                        site: site.clone(),
+                        day: *day,
+                    };
+                    part.seal(&key);
+                }
+                out.extend(part.sealed.iter().cloned());
+            }
+        }
+        out
+    }
+
+    /// Takes all rows out, leaving an empty memtable that continues after `max_lsn`.
+    pub fn freeze(&mut self) -> FrozenMemtable {
+        let batches = self.snapshot();
+        let frozen = FrozenMemtable {
+            batches,
+            max_lsn: self.max_lsn,
+            rows: self.rows,
+        };
+        *self = Memtable {
+            max_lsn: self.max_lsn,
+            ..Memtable::default()
+        };
+        frozen
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+}
+
+/// A memtable taken out for flushing: its batches stay readable until the segments replace them.
+#[derive(Debug)]
+pub struct FrozenMemtable {
+    pub batches: Vec<Arc<FrozenBatch>>,
+    /// Every WAL record up to this LSN is in these batches (or in segments already).
+    pub max_lsn: u64,
+    pub rows: usize,
+}
+
+impl FrozenMemtable {
+    /// Batches grouped by partition, in partition order.
+    pub fn by_partition(&self) -> Vec<(PartitionKey, Vec<&ColumnBatch>)> {
+        let mut groups: HashMap<&PartitionKey, Vec<&ColumnBatch>> = HashMap::new();
+        for b in &self.batches {
+            groups.entry(&b.key).or_default().push(&b.batch);
+        }
+        let mut out: Vec<_> = groups.into_iter().map(|(k, v)| (k.clone(), v)).collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![expect(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn event(ts: i64, site: &str, path: &str) -> RowBuf {
+        let mut buf = RowBuf::new(Table::Events);
+        let mut row = vec![Value::Null; Table::Events.schema().len()];
+        row[0] = Value::Int(ts);
+        row[1] = Value::Str(site);
+        row[9] = Value::Str(path);
+        buf.push_row(&row).unwrap();
+        buf
+    }
+
+    #[test]
+    fn rows_are_partitioned_by_site_and_day() {
+        let mut m = Memtable::default();
+        m.insert(1, &event(5, "a.com", "/")).unwrap();
+        m.insert(2, &event(MICROS_PER_DAY + 5, "a.com", "/x")).unwrap();
+        m.insert(3, &event(7, "b.com", "/")).unwrap();
+        m.insert(4, &event(-1, "a.com", "/")).unwrap();
+        assert_eq!(m.rows(), 4);
+        let frozen = m.freeze();
+        assert_eq!(frozen.max_lsn, 4);
+        assert!(m.is_empty() && m.max_lsn() == 4);
+        let keys: Vec<(String, i32)> = frozen
+            .by_partition()
+            .into_iter()
+            .map(|(k, _)| (k.site, k.day))
+            .collect();
+        assert_eq!(
+            keys,
+            [("a.com".into(), -1), ("a.com".into(), 0), ("a.com".into(), 1), ("b.com".into(), 0)]
+        );
+    }
+
+    #[test]
+    fn snapshots_seal_and_keep_earlier_batches() {
+        let mut m = Memtable::default();
+        for i in 0..(MEMTABLE_BATCH_ROWS + 10) {
+            m.insert(i as u64 + 1, &event(i as i64, "a.com", "/p")).unwrap();
+        }
+        let snap = m.snapshot();
+        assert_eq!(snap.len(), 2);
+        assert_eq!(snap[0].batch.row_count, MEMTABLE_BATCH_ROWS);
+        assert_eq!(snap[1].batch.row_count, 10);
+        assert_eq!(snap[1].time_range, Some((MEMTABLE_BATCH_ROWS as i64, MEMTABLE_BATCH_ROWS as i64 + 9)));
+        m.insert(99_999, &event(1, "a.com", "/q")).unwrap();
+        assert_eq!(m.snapshot().len(), 3);
+        assert_eq!(snap[1].batch.row_count, 10, "old snapshot is unchanged");
+    }
+}
