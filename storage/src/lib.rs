@@ -10,9 +10,16 @@
 //! - [`column`]: in-memory column vectors that scans yield.
 
 pub mod column;
+pub mod encoding;
+mod mmap;
 pub mod row;
 pub mod schema;
+pub mod segment;
 
 pub use column::{ColumnBatch, ColumnVec, StrDict};
 pub use row::{RowBuf, RowError, RowReader, Value};
 pub use schema::{ColumnDef, ColumnType, Schema, Table};
+pub use segment::{
+    write_segment, write_segment_with, Segment, SegmentError, SegmentMeta, SortOrder, WriteOptions,
+    Zone,
+};

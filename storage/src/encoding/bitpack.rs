@@ -1,0 +1,254 @@
+//! Bit-packing: unsigned values of `width` bits each, packed least-significant bit first into a
+//! byte stream (value `i` occupies bits `i*width .. (i+1)*width`). Unused bits of the last byte
+//! are zero. Width 0 stores no bytes at all (every value is 0).
+
+use super::DecodeError;
+use crate::row::{get_varint, put_varint, unzigzag, zigzag};
+
+/// Smallest width (0..=64) that holds every value.
+pub fn width_for(max: u64) -> u8 {
+    (64 - max.leading_zeros()) as u8
+}
+
+/// Number of bytes `n` values of `width` bits take.
+pub fn packed_len(n: usize, width: u8) -> usize {
+    (n * usize::from(width)).div_ceil(8)
+}
+
+/// Appends `values` packed at `width` bits. Every value must fit in `width` bits.
+pub fn pack(values: impl IntoIterator<Item = u64>, width: u8, out: &mut Vec<u8>) {
+    debug_assert!(width <= 64);
+    if width == 0 {
+        return;
+    }
+    let width = u32::from(width);
+    let mut acc: u128 = 0;
+    let mut bits: u32 = 0;
+    for v in values {
+        debug_assert!(width == 64 || v >> width == 0, "value does not fit width");
+        acc |= u128::from(v) << bits;
+        bits += width;
+        while bits >= 8 {
+            out.push(acc as u8);
+            acc >>= 8;
+            bits -= 8;
+        }
+    }
+    if bits > 0 {
+        out.push(acc as u8);
+    }
+}
+
+/// Unpacks exactly `n` values of `width` bits; `bytes` must be exactly [`packed_len`] long and
+/// the padding bits of the last byte zero.
+pub fn unpack(bytes: &[u8], n: usize, width: u8) -> Result<Vec<u64>, DecodeError> {
+    if width > 64 {
+        return Err(DecodeError("bit width above 64"));
+    }
+    let expected = n
+        .checked_mul(usize::from(width))
+        .map(|bits| bits.div_ceil(8))
+        .ok_or(DecodeError("bit-packed length overflows"))?;
+    if bytes.len() != expected {
+        return Err(DecodeError("bit-packed length does not match value count"));
+    }
+    if width == 0 {
+        return Ok(vec![0; n]);
+    }
+    let mut out = Vec::with_capacity(n);
+    match width {
+        8 => out.extend(bytes.iter().map(|&b| u64::from(b))),
+        16 => out.extend(
+            bytes
+                .chunks_exact(2)
+                .map(|c| u64::from(u16::from_le_bytes([c[0], c[1]]))),
+        ),
+        32 => out.extend(
+            bytes
+                .chunks_exact(4)
+                .map(|c| u64::from(u32::from_le_bytes([c[0], c[1], c[2], c[3]]))),
+        ),
+        _ => unpack_any(bytes, n, u32::from(width), &mut out)?,
+    }
+    Ok(out)
+}
+
+fn unpack_any(bytes: &[u8], n: usize, width: u32, out: &mut Vec<u64>) -> Result<(), DecodeError> {
+    let mask = if width == 64 {
+        u64::MAX
+    } else {
+        (1u64 << width) - 1
+    };
+    // Fast path: read 8 bytes at a time while a full little-endian word is available and the
+    // value fits in the 57 bits that a word always holds after the sub-byte shift.
+    let mut i = 0usize;
+    if width <= 56 {
+        let w = width as usize;
+        while i < n {
+            let bit = i * w;
+            let byte = bit / 8;
+            let Some(word) = bytes.get(byte..byte + 8) else {
+                break;
+            };
+            let mut buf = [0u8; 8];
+            buf.copy_from_slice(word);
+            out.push((u64::from_le_bytes(buf) >> (bit % 8)) & mask);
+            i += 1;
+        }
+    }
+    // Tail (and wide values): accumulate byte by byte.
+    let start_bit = i * width as usize;
+    let mut pos = start_bit / 8;
+    let mut acc: u128 = 0;
+    let mut bits: u32 = 0;
+    if start_bit % 8 != 0 {
+        acc = u128::from(bytes[pos]) >> (start_bit % 8);
+        bits = 8 - (start_bit % 8) as u32;
+        pos += 1;
+    }
+    while i < n {
+        while bits < width {
+            let b = *bytes
+                .get(pos)
+                .ok_or(DecodeError("bit-packed data truncated"))?;
+            acc |= u128::from(b) << bits;
+            bits += 8;
+            pos += 1;
+        }
+        out.push((acc as u64) & mask);
+        acc >>= width;
+        bits -= width;
+        i += 1;
+    }
+    if acc != 0 {
+        return Err(DecodeError("nonzero padding bits after bit-packed values"));
+    }
+    Ok(())
+}
+
+/// Frame-of-reference bit-packing of signed integers:
+/// `for := min:zigzag-varint width:u8 packed`, packed = `(v - min)` at `width` bits.
+/// An empty sequence encodes to zero bytes.
+pub fn for_params(values: &[i64]) -> (i64, u8) {
+    let (mut min, mut max) = (i64::MAX, i64::MIN);
+    for &v in values {
+        min = min.min(v);
+        max = max.max(v);
+    }
+    if values.is_empty() {
+        return (0, 0);
+    }
+    (min, width_for(max.wrapping_sub(min) as u64))
+}
+
+pub fn for_len(values: &[i64]) -> usize {
+    if values.is_empty() {
+        return 0;
+    }
+    let (min, width) = for_params(values);
+    super::delta::varint_len(zigzag(min)) + 1 + packed_len(values.len(), width)
+}
+
+pub fn encode_for(values: &[i64], out: &mut Vec<u8>) {
+    if values.is_empty() {
+        return;
+    }
+    let (min, width) = for_params(values);
+    put_varint(out, zigzag(min));
+    out.push(width);
+    pack(
+        values.iter().map(|v| v.wrapping_sub(min) as u64),
+        width,
+        out,
+    );
+}
+
+pub fn decode_for(bytes: &[u8], n: usize) -> Result<Vec<i64>, DecodeError> {
+    if n == 0 {
+        return if bytes.is_empty() {
+            Ok(Vec::new())
+        } else {
+            Err(DecodeError("bytes present for an empty sequence"))
+        };
+    }
+    let mut pos = 0;
+    let min = unzigzag(get_varint(bytes, &mut pos).ok_or(DecodeError("bad frame minimum"))?);
+    let width = *bytes.get(pos).ok_or(DecodeError("truncated frame width"))?;
+    let packed = unpack(&bytes[pos + 1..], n, width)?;
+    Ok(packed
+        .into_iter()
+        .map(|p| min.wrapping_add(p as i64))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    #![expect(clippy::unwrap_used)]
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+        #[test]
+        fn round_trips(values in proptest::collection::vec(any::<u64>(), 0..300), shift in 0u32..64) {
+            let values: Vec<u64> = values.into_iter().map(|v| v >> shift).collect();
+            let width = width_for(values.iter().copied().max().unwrap_or(0));
+            let mut out = Vec::new();
+            pack(values.iter().copied(), width, &mut out);
+            prop_assert_eq!(out.len(), packed_len(values.len(), width));
+            prop_assert_eq!(unpack(&out, values.len(), width).unwrap(), values);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+        #[test]
+        fn frame_of_reference_round_trips(values in proptest::collection::vec(any::<i64>(), 0..200), shift in 0u32..64) {
+            let values: Vec<i64> = values.into_iter().map(|v| v >> shift).collect();
+            let mut out = Vec::new();
+            encode_for(&values, &mut out);
+            prop_assert_eq!(out.len(), for_len(&values));
+            prop_assert_eq!(decode_for(&out, values.len()).unwrap(), values);
+        }
+
+        #[test]
+        fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64), n in 0usize..100) {
+            let _ = decode_for(&bytes, n);
+        }
+    }
+
+    #[test]
+    fn every_width_round_trips() {
+        for width in 0..=64u8 {
+            let max = if width == 64 {
+                u64::MAX
+            } else {
+                (1u64 << width) - 1
+            };
+            let values: Vec<u64> = (0..77u64)
+                .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15) & max)
+                .collect();
+            let mut out = Vec::new();
+            pack(values.iter().copied(), width, &mut out);
+            assert_eq!(
+                unpack(&out, values.len(), width).unwrap(),
+                values,
+                "width {width}"
+            );
+        }
+    }
+
+    #[test]
+    fn wrong_lengths_and_padding_are_rejected() {
+        let mut out = Vec::new();
+        pack([1, 2, 3], 3, &mut out);
+        assert!(unpack(&out, 6, 3).is_err());
+        assert!(unpack(&out[..1], 3, 3).is_err());
+        let mut padded = out.clone();
+        *padded.last_mut().unwrap() |= 0x80;
+        assert!(unpack(&padded, 3, 3).is_err());
+        assert!(unpack(&out, 3, 65).is_err());
+    }
+}

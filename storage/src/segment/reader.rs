@@ -1,0 +1,555 @@
+//! Opens a segment through a read-only memory map, validates its footer and decodes chunks.
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use super::format::{
+    BlockRef, Compression, DictInfo, Footer, FORMAT_VERSION, HEADER_LEN, MAGIC, MAX_CHUNK_ROWS,
+    TRAILER_LEN,
+};
+use super::{SegmentError, SegmentMeta, Zone};
+use crate::column::{ColumnBatch, ColumnVec, StrDict};
+use crate::encoding::{self, dictionary, plain, DecodeError};
+use crate::mmap::SealedMap;
+use crate::schema::{ColumnType, Schema};
+
+/// An open, immutable segment. `Send + Sync`: share it behind an `Arc` between scans.
+#[derive(Debug)]
+pub struct Segment {
+    path: PathBuf,
+    map: SealedMap,
+    meta: SegmentMeta,
+    footer: Footer,
+    schema: &'static Schema,
+    /// For each schema column, its index in the segment's own column list (`None`: the segment
+    /// predates the column, which then reads as all null).
+    column_map: Vec<Option<usize>>,
+    /// Decoded dictionaries, per segment column, filled on first use.
+    dicts: Vec<OnceLock<Arc<StrDict>>>,
+}
+
+impl Segment {
+    /// Maps `path` and checks magic, version, footer checksum and the footer's structure (every
+    /// block inside the file, blocks contiguous and in order, row counts consistent). Block
+    /// checksums are verified when blocks are read.
+    pub fn open(path: &Path) -> Result<Segment, SegmentError> {
+        let corrupt = |offset: u64, reason: &str| SegmentError::Corrupt {
+            path: path.to_path_buf(),
+            offset,
+            reason: reason.to_owned(),
+        };
+        let len = std::fs::metadata(path)
+            .map_err(|source| SegmentError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?
+            .len();
+        if len < (HEADER_LEN + TRAILER_LEN) as u64 {
+            return Err(corrupt(0, "file shorter than header and trailer"));
+        }
+        let map = SealedMap::open(path).map_err(|source| SegmentError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let bytes: &[u8] = &map;
+        let file_len = bytes.len();
+        if bytes[..8] != MAGIC {
+            return Err(corrupt(0, "bad header magic"));
+        }
+        let trailer_start = file_len - TRAILER_LEN;
+        let trailer = &bytes[trailer_start..];
+        if trailer[12..20] != MAGIC {
+            return Err(corrupt(trailer_start as u64 + 12, "bad trailer magic"));
+        }
+        let footer_len = u32_at(trailer, 0) as usize;
+        let footer_crc = u32_at(trailer, 4);
+        let version = u32_at(trailer, 8);
+        if footer_len > trailer_start - HEADER_LEN {
+            return Err(corrupt(trailer_start as u64, "footer length exceeds file"));
+        }
+        let footer_start = trailer_start - footer_len;
+        let footer_bytes = &bytes[footer_start..trailer_start];
+        let mut crc = crc32c::crc32c(footer_bytes);
+        crc = crc32c::crc32c_append(crc, &trailer[0..4]);
+        crc = crc32c::crc32c_append(crc, &trailer[8..12]);
+        if crc != footer_crc {
+            return Err(corrupt(footer_start as u64, "footer checksum mismatch"));
+        }
+        if version != FORMAT_VERSION {
+            return Err(SegmentError::UnsupportedVersion {
+                path: path.to_path_buf(),
+                version,
+            });
+        }
+        if u32_at(bytes, 8) != version {
+            return Err(corrupt(8, "header version differs from trailer version"));
+        }
+        let footer = Footer::parse(footer_bytes).map_err(|(pos, e)| {
+            corrupt((footer_start + pos) as u64, &format!("bad footer: {e}"))
+        })?;
+        check_structure(&footer, footer_start as u64)
+            .map_err(|(offset, e)| corrupt(offset, &e.to_string()))?;
+
+        let schema = footer.table.schema();
+        let mut column_map = Vec::with_capacity(schema.len());
+        for def in schema.columns {
+            let found = footer.columns.iter().position(|(name, _)| name == def.name);
+            if let Some(i) = found {
+                let ty = footer.columns[i].1;
+                if ty != def.ty {
+                    return Err(SegmentError::SchemaMismatch {
+                        path: path.to_path_buf(),
+                        column: def.name.to_owned(),
+                        found: ty.name(),
+                        expected: def.ty.name(),
+                    });
+                }
+            }
+            column_map.push(found);
+        }
+        let meta = SegmentMeta {
+            table: footer.table,
+            site: footer.site.clone(),
+            day: footer.day,
+            row_count: footer.row_count,
+            min_ts: footer.min_ts,
+            max_ts: footer.max_ts,
+            file_bytes: file_len as u64,
+        };
+        let dicts = footer.columns.iter().map(|_| OnceLock::new()).collect();
+        Ok(Segment {
+            path: path.to_path_buf(),
+            map,
+            meta,
+            footer,
+            schema,
+            column_map,
+            dicts,
+        })
+    }
+
+    pub fn meta(&self) -> &SegmentMeta {
+        &self.meta
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn chunk_count(&self) -> usize {
+        self.footer.chunks.len()
+    }
+
+    /// Rows in `chunk`. Panics if `chunk >= chunk_count()`.
+    pub fn chunk_rows(&self, chunk: usize) -> usize {
+        self.footer.chunks[chunk].rows
+    }
+
+    /// Min/max of schema column `column` in `chunk`; `None` when every value is null. Panics if
+    /// `chunk` or `column` is out of range.
+    pub fn zone(&self, chunk: usize, column: usize) -> Option<Zone> {
+        let info = &self.footer.chunks[chunk];
+        let seg_col = self.column_map[column]?;
+        info.columns[seg_col].zone
+    }
+
+    /// Stored (compressed) bytes of schema column `column` in `chunk`, for bytes-read
+    /// statistics. Panics if `chunk` or `column` is out of range.
+    pub fn compressed_bytes(&self, chunk: usize, column: usize) -> u64 {
+        let info = &self.footer.chunks[chunk];
+        self.column_map[column].map_or(0, |c| info.columns[c].block.stored_len)
+    }
+
+    /// The segment's sorted dictionary of `Str` schema column `column`, decoded once and shared
+    /// by every batch read from this segment (codes are comparable across chunks).
+    pub fn dictionary(&self, column: usize) -> Result<Arc<StrDict>, SegmentError> {
+        self.check_column(column)?;
+        match self.column_map[column] {
+            Some(seg_col) => self.dict_of(seg_col),
+            None => Ok(Arc::new(StrDict::new())),
+        }
+    }
+
+    /// Decodes schema columns `columns` of `chunk`, verifying each block's checksum first.
+    pub fn read_chunk(&self, chunk: usize, columns: &[usize]) -> Result<ColumnBatch, SegmentError> {
+        if chunk >= self.footer.chunks.len() {
+            return Err(SegmentError::OutOfRange {
+                what: "chunk",
+                index: chunk,
+                len: self.footer.chunks.len(),
+            });
+        }
+        let rows = self.footer.chunks[chunk].rows;
+        let mut out = Vec::with_capacity(columns.len());
+        for &column in columns {
+            self.check_column(column)?;
+            out.push(match self.column_map[column] {
+                Some(seg_col) => self.decode_column(chunk, seg_col)?,
+                None => null_column(self.schema.column(column).ty, rows),
+            });
+        }
+        Ok(ColumnBatch {
+            column_indexes: columns.to_vec(),
+            columns: out,
+            row_count: rows,
+        })
+    }
+
+    /// Every schema column of every row (compaction, erasure), chunks concatenated in order.
+    pub fn read_all(&self) -> Result<ColumnBatch, SegmentError> {
+        let all: Vec<usize> = (0..self.schema.len()).collect();
+        let mut batch = ColumnBatch {
+            column_indexes: all.clone(),
+            columns: all
+                .iter()
+                .map(|&c| null_column(self.schema.column(c).ty, 0))
+                .collect(),
+            row_count: 0,
+        };
+        for (c, col) in batch.columns.iter_mut().enumerate() {
+            if let (ColumnVec::Str { dict, .. }, Some(seg_col)) = (col, self.column_map[c]) {
+                *dict = self.dict_of(seg_col)?;
+            }
+        }
+        for chunk in 0..self.chunk_count() {
+            let part = self.read_chunk(chunk, &all)?;
+            append_batch(&mut batch, part);
+        }
+        Ok(batch)
+    }
+
+    fn check_column(&self, column: usize) -> Result<(), SegmentError> {
+        if column >= self.schema.len() {
+            return Err(SegmentError::OutOfRange {
+                what: "column",
+                index: column,
+                len: self.schema.len(),
+            });
+        }
+        Ok(())
+    }
+
+    fn corrupt(&self, offset: u64, reason: String) -> SegmentError {
+        SegmentError::Corrupt {
+            path: self.path.clone(),
+            offset,
+            reason,
+        }
+    }
+
+    /// The checksummed, decompressed payload of a block.
+    fn block(
+        &self,
+        block: &BlockRef,
+        what: &dyn Fn() -> String,
+    ) -> Result<Cow<'_, [u8]>, SegmentError> {
+        // `check_structure` guarantees the range lies inside the map.
+        let start = block.offset as usize;
+        let stored = &self.map[start..start + block.stored_len as usize];
+        if crc32c::crc32c(stored) != block.crc {
+            return Err(self.corrupt(block.offset, format!("checksum mismatch in {}", what())));
+        }
+        match block.compression {
+            Compression::None => Ok(Cow::Borrowed(stored)),
+            Compression::Zstd => {
+                let raw = decompress(stored, block.raw_len as usize).map_err(|e| {
+                    self.corrupt(block.offset, format!("zstd error in {}: {e}", what()))
+                })?;
+                if raw.len() as u64 != block.raw_len {
+                    return Err(self.corrupt(
+                        block.offset,
+                        format!("decompressed length mismatch in {}", what()),
+                    ));
+                }
+                Ok(Cow::Owned(raw))
+            }
+        }
+    }
+
+    fn dict_of(&self, seg_col: usize) -> Result<Arc<StrDict>, SegmentError> {
+        if let Some(dict) = self.dicts[seg_col].get() {
+            return Ok(Arc::clone(dict));
+        }
+        let Some(DictInfo { entries, block }) = &self.footer.dicts[seg_col] else {
+            return Err(self.corrupt(0, format!("column {seg_col} has no dictionary")));
+        };
+        let name = &self.footer.columns[seg_col].0;
+        let raw = self.block(block, &|| format!("dictionary of {name}"))?;
+        let dict = dictionary::decode(&raw, *entries)
+            .map_err(|e| self.corrupt(block.offset, format!("dictionary of {name}: {e}")))?;
+        // Another thread may have won the race; everyone returns the stored Arc.
+        let _ = self.dicts[seg_col].set(Arc::new(dict));
+        let stored = self.dicts[seg_col]
+            .get()
+            .ok_or_else(|| self.corrupt(block.offset, "dictionary cache empty".into()))?;
+        Ok(Arc::clone(stored))
+    }
+
+    fn decode_column(&self, chunk: usize, seg_col: usize) -> Result<ColumnVec, SegmentError> {
+        let info = &self.footer.chunks[chunk];
+        let col = &info.columns[seg_col];
+        let (name, ty) = &self.footer.columns[seg_col];
+        let what = || format!("chunk {chunk} column {name}");
+        let dict = match ty {
+            ColumnType::Str => Some(self.dict_of(seg_col)?),
+            _ => None,
+        };
+        let raw = self.block(&col.block, &what)?;
+        decode_payload(&raw, *ty, info.rows, col.null_count, dict)
+            .map_err(|e| self.corrupt(col.block.offset, format!("{}: {e}", what())))
+    }
+}
+
+thread_local! {
+    /// One zstd decompression context per thread, reused across blocks (creating one per block
+    /// costs more than decoding a small block).
+    static DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { RefCell::new(None) };
+}
+
+fn decompress(stored: &[u8], raw_len: usize) -> std::io::Result<Vec<u8>> {
+    DECOMPRESSOR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let decompressor = match slot.as_mut() {
+            Some(d) => d,
+            None => slot.insert(zstd::bulk::Decompressor::new()?),
+        };
+        decompressor.decompress(stored, raw_len)
+    })
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+}
+
+/// Blocks must tile the file between header and footer exactly, in write order (dictionaries,
+/// then chunk by chunk, column by column), so no byte of the file goes unchecked.
+fn check_structure(footer: &Footer, footer_start: u64) -> Result<(), (u64, DecodeError)> {
+    let mut expected = HEADER_LEN as u64;
+    let blocks = footer.dicts.iter().flatten().map(|d| &d.block).chain(
+        footer
+            .chunks
+            .iter()
+            .flat_map(|c| c.columns.iter().map(|col| &col.block)),
+    );
+    for block in blocks {
+        if block.offset != expected {
+            return Err((
+                block.offset,
+                DecodeError("block does not start where the previous ended"),
+            ));
+        }
+        expected = block
+            .offset
+            .checked_add(block.stored_len)
+            .filter(|&end| end <= footer_start)
+            .ok_or((block.offset, DecodeError("block extends past the footer")))?;
+        let plausible_raw = match block.compression {
+            Compression::None => block.raw_len == block.stored_len,
+            Compression::Zstd => block.raw_len <= (1 << 32),
+        };
+        if !plausible_raw {
+            return Err((block.offset, DecodeError("implausible block length")));
+        }
+    }
+    if expected != footer_start {
+        return Err((
+            expected,
+            DecodeError("unreferenced bytes before the footer"),
+        ));
+    }
+    let total: u64 = footer.chunks.iter().map(|c| c.rows as u64).sum();
+    if total != footer.row_count {
+        return Err((
+            footer_start,
+            DecodeError("chunk rows do not add up to row count"),
+        ));
+    }
+    for chunk in &footer.chunks {
+        debug_assert!(chunk.rows <= MAX_CHUNK_ROWS);
+        for (col, dict) in chunk.columns.iter().zip(&footer.dicts) {
+            let max_raw = 64 + chunk.rows as u64 * 11;
+            if col.block.raw_len > max_raw {
+                return Err((
+                    col.block.offset,
+                    DecodeError("column block larger than its rows allow"),
+                ));
+            }
+            if let (Some(Zone::Str { min_code, max_code }), Some(d)) = (&col.zone, dict) {
+                if min_code > max_code || *max_code as usize >= d.entries {
+                    return Err((
+                        footer_start,
+                        DecodeError("string zone outside the dictionary"),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Decodes one column payload (see the writer's `encode_column_chunk`).
+fn decode_payload(
+    raw: &[u8],
+    ty: ColumnType,
+    rows: usize,
+    null_count: u64,
+    dict: Option<Arc<StrDict>>,
+) -> Result<ColumnVec, DecodeError> {
+    let (&flags, rest) = raw.split_first().ok_or(DecodeError("empty column block"))?;
+    let (validity, values) = match flags {
+        0 => (None, rest),
+        1 => {
+            let len = rows.div_ceil(8);
+            if rest.len() < len {
+                return Err(DecodeError("validity bitmap truncated"));
+            }
+            let bits = plain::decode_bitmap(&rest[..len], rows)?;
+            (Some(bits), &rest[len..])
+        }
+        _ => return Err(DecodeError("unknown column block flags")),
+    };
+    let present = validity
+        .as_ref()
+        .map_or(rows, |v| v.iter().filter(|&&b| b).count());
+    if (rows - present) as u64 != null_count || (validity.is_some() && null_count == 0) {
+        return Err(DecodeError("null count differs from footer"));
+    }
+    Ok(match ty {
+        ColumnType::Timestamp | ColumnType::Int => ColumnVec::Int {
+            values: expand(
+                encoding::decode_ints(values, present)?,
+                validity.as_deref(),
+                0,
+            ),
+            validity,
+        },
+        ColumnType::Float => ColumnVec::Float {
+            values: expand(
+                encoding::decode_floats(values, present)?,
+                validity.as_deref(),
+                0.0,
+            ),
+            validity,
+        },
+        ColumnType::Bool => {
+            let ints = encoding::decode_ints(values, present)?;
+            if ints.iter().any(|&v| v != 0 && v != 1) {
+                return Err(DecodeError("bool value other than 0 or 1"));
+            }
+            let bools = ints.into_iter().map(|v| v == 1).collect();
+            ColumnVec::Bool {
+                values: expand(bools, validity.as_deref(), false),
+                validity,
+            }
+        }
+        ColumnType::Str => {
+            let dict = dict.ok_or(DecodeError("string column without dictionary"))?;
+            let ints = encoding::decode_ints(values, present)?;
+            let limit = dict.len() as i64;
+            if ints.iter().any(|&c| c < 0 || c >= limit) {
+                return Err(DecodeError("string code outside the dictionary"));
+            }
+            let codes = ints.into_iter().map(|c| c as u32).collect();
+            ColumnVec::Str {
+                dict,
+                codes: expand(codes, validity.as_deref(), 0),
+                validity,
+            }
+        }
+    })
+}
+
+/// Spreads the values of non-null rows over all rows, `fill` at null rows.
+fn expand<T: Copy>(present: Vec<T>, validity: Option<&[bool]>, fill: T) -> Vec<T> {
+    let Some(validity) = validity else {
+        return present;
+    };
+    let mut values = present.into_iter();
+    validity
+        .iter()
+        .map(|&valid| {
+            if valid {
+                values.next().unwrap_or(fill)
+            } else {
+                fill
+            }
+        })
+        .collect()
+}
+
+fn null_column(ty: ColumnType, rows: usize) -> ColumnVec {
+    let validity = (rows > 0).then(|| vec![false; rows]);
+    match ty {
+        ColumnType::Timestamp | ColumnType::Int => ColumnVec::Int {
+            values: vec![0; rows],
+            validity,
+        },
+        ColumnType::Float => ColumnVec::Float {
+            values: vec![0.0; rows],
+            validity,
+        },
+        ColumnType::Bool => ColumnVec::Bool {
+            values: vec![false; rows],
+            validity,
+        },
+        ColumnType::Str => ColumnVec::Str {
+            dict: Arc::new(StrDict::new()),
+            codes: vec![0; rows],
+            validity,
+        },
+    }
+}
+
+/// Appends `part`'s rows to `batch` (same columns; `Str` columns share one dictionary).
+fn append_batch(batch: &mut ColumnBatch, part: ColumnBatch) {
+    let before = batch.row_count;
+    for (dst, src) in batch.columns.iter_mut().zip(part.columns) {
+        let src_validity = src.validity().map(<[bool]>::to_vec);
+        let src_len = src.len();
+        match (dst, src) {
+            (ColumnVec::Int { values, validity }, ColumnVec::Int { values: v, .. }) => {
+                values.extend(v);
+                merge_validity(validity, before, src_validity, src_len);
+            }
+            (ColumnVec::Float { values, validity }, ColumnVec::Float { values: v, .. }) => {
+                values.extend(v);
+                merge_validity(validity, before, src_validity, src_len);
+            }
+            (ColumnVec::Bool { values, validity }, ColumnVec::Bool { values: v, .. }) => {
+                values.extend(v);
+                merge_validity(validity, before, src_validity, src_len);
+            }
+            (
+                ColumnVec::Str {
+                    codes, validity, ..
+                },
+                ColumnVec::Str { codes: c, .. },
+            ) => {
+                codes.extend(c);
+                merge_validity(validity, before, src_validity, src_len);
+            }
+            _ => debug_assert!(false, "column types differ between chunks"),
+        }
+    }
+    batch.row_count += part.row_count;
+}
+
+fn merge_validity(
+    dst: &mut Option<Vec<bool>>,
+    before: usize,
+    src: Option<Vec<bool>>,
+    src_len: usize,
+) {
+    match (dst.as_mut(), src) {
+        (None, None) => {}
+        (Some(d), None) => d.extend(std::iter::repeat_n(true, src_len)),
+        (None, Some(s)) => {
+            let mut d = vec![true; before];
+            d.extend(s);
+            *dst = Some(d);
+        }
+        (Some(d), Some(s)) => d.extend(s),
+    }
+}

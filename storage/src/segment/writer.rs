@@ -1,0 +1,460 @@
+//! Builds a segment file from a [`ColumnBatch`]: row ordering, per-chunk encoding choice, zone
+//! maps, compression, checksums and the atomic temp-file → rename protocol.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use super::format::{
+    BlockRef, ChunkInfo, ColumnChunkInfo, Compression, DictInfo, Footer, FORMAT_VERSION, MAGIC,
+    MAX_CHUNK_ROWS,
+};
+use super::{SegmentError, SegmentMeta, Zone};
+use crate::column::{ColumnBatch, ColumnVec};
+use crate::encoding::{self, dictionary, plain};
+use crate::schema::{ColumnType, Schema, Table};
+
+/// Row order inside a segment. Queries never depend on it; it only decides how well columns
+/// compress and how selective zone maps are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SortOrder {
+    /// Keep the batch's order.
+    AsGiven,
+    /// By the schema's time column (nulls first), ties in batch order.
+    Time,
+    /// Rows of one value of the `Str` column `group` (a session) together, groups ordered by
+    /// their earliest timestamp, rows within a group by time. A session's rows then share runs
+    /// of session, visitor, country, device… and its timestamps are small deltas.
+    GroupThenTime { group: usize },
+}
+
+impl SortOrder {
+    /// `GroupThenTime` on the table's `session_id` column when it has one, else `Time`.
+    pub fn default_for(table: Table) -> SortOrder {
+        let schema = table.schema();
+        match schema.index_of("session_id") {
+            Some(group) if schema.column(group).ty == ColumnType::Str => {
+                SortOrder::GroupThenTime { group }
+            }
+            _ => SortOrder::Time,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WriteOptions {
+    /// Rows per chunk (the unit of zone-map pruning and of decoding), 1..=2^20.
+    pub chunk_rows: usize,
+    /// zstd level for every block.
+    pub zstd_level: i32,
+    pub sort: SortOrder,
+}
+
+impl WriteOptions {
+    pub const DEFAULT_CHUNK_ROWS: usize = 64 * 1024;
+    pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
+
+    pub fn for_table(table: Table) -> WriteOptions {
+        WriteOptions {
+            chunk_rows: WriteOptions::DEFAULT_CHUNK_ROWS,
+            zstd_level: WriteOptions::DEFAULT_ZSTD_LEVEL,
+            sort: SortOrder::default_for(table),
+        }
+    }
+}
+
+/// Writes `batch` (all schema columns, in schema order) as segment `dir/file_name` with the
+/// table's default [`WriteOptions`]. See [`write_segment_with`].
+pub fn write_segment(
+    dir: &Path,
+    file_name: &str,
+    table: Table,
+    site: &str,
+    day: i32,
+    batch: &ColumnBatch,
+) -> Result<SegmentMeta, SegmentError> {
+    write_segment_with(
+        dir,
+        file_name,
+        table,
+        site,
+        day,
+        batch,
+        &WriteOptions::for_table(table),
+    )
+}
+
+/// Writes `batch` as a segment: first to `dir/<file_name>.tmp`, fsynced, then renamed to
+/// `dir/file_name`, then `dir` fsynced. Either `file_name` ends up fully written or it is left
+/// untouched (a crash may leave the `.tmp` file behind, which the store deletes on open). Rows
+/// may be reordered as `options.sort` says.
+pub fn write_segment_with(
+    dir: &Path,
+    file_name: &str,
+    table: Table,
+    site: &str,
+    day: i32,
+    batch: &ColumnBatch,
+    options: &WriteOptions,
+) -> Result<SegmentMeta, SegmentError> {
+    let schema = table.schema();
+    validate(schema, batch)?;
+    let tmp_path = dir.join(format!("{file_name}.tmp"));
+    let final_path = dir.join(file_name);
+    let result = write_file(&tmp_path, schema, site, day, batch, options);
+    let meta = match result {
+        Ok(meta) => meta,
+        Err(err) => {
+            // Best effort: the temp file is garbage either way and the store removes leftovers.
+            let _ = fs::remove_file(&tmp_path);
+            return Err(err);
+        }
+    };
+    fs::rename(&tmp_path, &final_path).map_err(io_error(&final_path))?;
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_error(dir))?;
+    Ok(meta)
+}
+
+fn io_error(path: &Path) -> impl FnOnce(io::Error) -> SegmentError + '_ {
+    move |source| SegmentError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn invalid(table: Table, reason: String) -> SegmentError {
+    SegmentError::InvalidBatch { table, reason }
+}
+
+fn validate(schema: &Schema, batch: &ColumnBatch) -> Result<(), SegmentError> {
+    let table = schema.table;
+    if batch.column_indexes != (0..schema.len()).collect::<Vec<_>>()
+        || batch.columns.len() != schema.len()
+    {
+        return Err(invalid(
+            table,
+            "batch must hold every schema column in order".into(),
+        ));
+    }
+    for (def, col) in schema.columns.iter().zip(&batch.columns) {
+        if !col.matches_type(def.ty) {
+            return Err(invalid(
+                table,
+                format!("column {} is not {}", def.name, def.ty.name()),
+            ));
+        }
+        if col.len() != batch.row_count
+            || col.validity().is_some_and(|v| v.len() != batch.row_count)
+        {
+            return Err(invalid(
+                table,
+                format!("column {} length differs from row count", def.name),
+            ));
+        }
+        if let ColumnVec::Str { dict, codes, .. } = col {
+            let bad = codes
+                .iter()
+                .enumerate()
+                .any(|(row, &c)| !col.is_null(row) && c as usize >= dict.len());
+            if bad {
+                return Err(invalid(
+                    table,
+                    format!("column {} has a code outside its dictionary", def.name),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Per-column state for writing: the sorted dictionary and remapped codes of `Str` columns.
+struct StrColumn {
+    sorted: dictionary::SortedDict,
+}
+
+fn write_file(
+    path: &Path,
+    schema: &'static Schema,
+    site: &str,
+    day: i32,
+    batch: &ColumnBatch,
+    options: &WriteOptions,
+) -> Result<SegmentMeta, SegmentError> {
+    let chunk_rows = options.chunk_rows.clamp(1, MAX_CHUNK_ROWS);
+    let str_columns: Vec<Option<StrColumn>> = batch
+        .columns
+        .iter()
+        .map(|col| match col {
+            ColumnVec::Str { dict, codes, .. } => Some(StrColumn {
+                sorted: dictionary::build_sorted(dict, codes, |row| !col.is_null(row)),
+            }),
+            _ => None,
+        })
+        .collect();
+    let order = row_order(schema, batch, options.sort, &str_columns);
+    let (min_ts, max_ts) = time_range(&batch.columns[schema.time_column]);
+
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .map_err(io_error(path))?;
+    let mut out = BlockWriter {
+        file: BufWriter::with_capacity(1 << 20, file),
+        path: path.to_path_buf(),
+        offset: 0,
+        compressor: zstd::bulk::Compressor::new(options.zstd_level).map_err(io_error(path))?,
+    };
+    let mut header = MAGIC.to_vec();
+    header.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.write_raw(&header)?;
+
+    let mut dicts = Vec::with_capacity(schema.len());
+    let mut payload = Vec::new();
+    for str_col in &str_columns {
+        dicts.push(match str_col {
+            Some(s) => {
+                payload.clear();
+                dictionary::encode(&s.sorted.dict, &mut payload);
+                Some(DictInfo {
+                    entries: s.sorted.dict.len(),
+                    block: out.write_block(&payload)?,
+                })
+            }
+            None => None,
+        });
+    }
+
+    let mut chunks = Vec::with_capacity(order.len().div_ceil(chunk_rows));
+    for rows in order.chunks(chunk_rows) {
+        let mut columns = Vec::with_capacity(schema.len());
+        for (col, str_col) in batch.columns.iter().zip(&str_columns) {
+            payload.clear();
+            let (null_count, zone) = encode_column_chunk(col, str_col.as_ref(), rows, &mut payload);
+            columns.push(ColumnChunkInfo {
+                block: out.write_block(&payload)?,
+                null_count,
+                zone,
+            });
+        }
+        chunks.push(ChunkInfo {
+            rows: rows.len(),
+            columns,
+        });
+    }
+
+    let footer = Footer {
+        table: schema.table,
+        site: site.to_owned(),
+        day,
+        row_count: batch.row_count as u64,
+        min_ts,
+        max_ts,
+        columns: schema
+            .columns
+            .iter()
+            .map(|c| (c.name.to_owned(), c.ty))
+            .collect(),
+        dicts,
+        chunks,
+    };
+    let mut footer_bytes = Vec::new();
+    footer.encode(&mut footer_bytes);
+    let footer_len = u32::try_from(footer_bytes.len())
+        .map_err(|_| invalid(schema.table, "footer larger than 4 GiB".into()))?;
+    let mut trailer = Vec::with_capacity(20);
+    trailer.extend_from_slice(&footer_len.to_le_bytes());
+    let mut crc = crc32c::crc32c(&footer_bytes);
+    crc = crc32c::crc32c_append(crc, &footer_len.to_le_bytes());
+    crc = crc32c::crc32c_append(crc, &FORMAT_VERSION.to_le_bytes());
+    trailer.extend_from_slice(&crc.to_le_bytes());
+    trailer.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    trailer.extend_from_slice(&MAGIC);
+    out.write_raw(&footer_bytes)?;
+    out.write_raw(&trailer)?;
+    let file_bytes = out.offset;
+    let file = out.file.into_inner().map_err(|e| SegmentError::Io {
+        path: path.to_path_buf(),
+        source: e.into_error(),
+    })?;
+    file.sync_all().map_err(io_error(path))?;
+    Ok(SegmentMeta {
+        table: schema.table,
+        site: site.to_owned(),
+        day,
+        row_count: batch.row_count as u64,
+        min_ts,
+        max_ts,
+        file_bytes,
+    })
+}
+
+struct BlockWriter {
+    file: BufWriter<File>,
+    path: PathBuf,
+    offset: u64,
+    compressor: zstd::bulk::Compressor<'static>,
+}
+
+impl BlockWriter {
+    fn write_raw(&mut self, bytes: &[u8]) -> Result<(), SegmentError> {
+        self.file.write_all(bytes).map_err(io_error(&self.path))?;
+        self.offset += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Compresses `payload` (kept raw when zstd does not shrink it) and appends it as a block.
+    fn write_block(&mut self, payload: &[u8]) -> Result<BlockRef, SegmentError> {
+        let compressed = self
+            .compressor
+            .compress(payload)
+            .map_err(io_error(&self.path))?;
+        let (stored, compression) = if compressed.len() < payload.len() {
+            (compressed.as_slice(), Compression::Zstd)
+        } else {
+            (payload, Compression::None)
+        };
+        let block = BlockRef {
+            offset: self.offset,
+            stored_len: stored.len() as u64,
+            raw_len: payload.len() as u64,
+            crc: crc32c::crc32c(stored),
+            compression,
+        };
+        self.write_raw(stored)?;
+        Ok(block)
+    }
+}
+
+fn time_range(col: &ColumnVec) -> (i64, i64) {
+    let mut range: Option<(i64, i64)> = None;
+    if let ColumnVec::Int { values, .. } = col {
+        for (row, &v) in values.iter().enumerate() {
+            if !col.is_null(row) {
+                range = Some(range.map_or((v, v), |(lo, hi)| (lo.min(v), hi.max(v))));
+            }
+        }
+    }
+    range.unwrap_or((0, 0))
+}
+
+/// The order in which rows are stored, as indexes into the batch.
+fn row_order(
+    schema: &Schema,
+    batch: &ColumnBatch,
+    sort: SortOrder,
+    str_columns: &[Option<StrColumn>],
+) -> Vec<u32> {
+    let mut order: Vec<u32> = (0..batch.row_count as u32).collect();
+    let time_col = &batch.columns[schema.time_column];
+    let ts = |row: usize| match time_col {
+        ColumnVec::Int { values, .. } if !time_col.is_null(row) => values[row],
+        _ => i64::MIN,
+    };
+    match sort {
+        SortOrder::AsGiven => {}
+        SortOrder::Time => order.sort_by_key(|&row| ts(row as usize)),
+        SortOrder::GroupThenTime { group } => {
+            let (Some(ColumnVec::Str { codes, .. }), Some(Some(str_col))) =
+                (batch.columns.get(group), str_columns.get(group))
+            else {
+                order.sort_by_key(|&row| ts(row as usize));
+                return order;
+            };
+            let group_col = &batch.columns[group];
+            let remap = &str_col.sorted.remap;
+            let group_of =
+                |row: usize| (!group_col.is_null(row)).then(|| remap[codes[row] as usize]);
+            let mut first_ts = vec![i64::MAX; str_col.sorted.dict.len()];
+            for row in 0..batch.row_count {
+                if let Some(g) = group_of(row) {
+                    first_ts[g as usize] = first_ts[g as usize].min(ts(row));
+                }
+            }
+            order.sort_by_key(|&row| {
+                let row = row as usize;
+                match group_of(row) {
+                    Some(g) => (first_ts[g as usize], u64::from(g), ts(row)),
+                    None => (ts(row), u64::MAX, ts(row)),
+                }
+            });
+        }
+    }
+    order
+}
+
+/// Appends the payload of one column over `rows` and returns (null count, zone).
+///
+/// ```text
+/// payload := flags:u8 [validity bitmap, if flags & 1] values     values cover non-null rows only
+/// ```
+fn encode_column_chunk(
+    col: &ColumnVec,
+    str_col: Option<&StrColumn>,
+    rows: &[u32],
+    out: &mut Vec<u8>,
+) -> (u64, Option<Zone>) {
+    let present: Vec<usize> = rows
+        .iter()
+        .map(|&r| r as usize)
+        .filter(|&r| !col.is_null(r))
+        .collect();
+    let null_count = (rows.len() - present.len()) as u64;
+    if null_count > 0 {
+        out.push(1);
+        let bits: Vec<bool> = rows.iter().map(|&r| !col.is_null(r as usize)).collect();
+        plain::encode_bitmap(&bits, out);
+    } else {
+        out.push(0);
+    }
+    let zone = match col {
+        ColumnVec::Int { values, .. } => {
+            let vals: Vec<i64> = present.iter().map(|&r| values[r]).collect();
+            encoding::encode_ints(&vals, out);
+            min_max(&vals).map(|(min, max)| Zone::Int { min, max })
+        }
+        ColumnVec::Bool { values, .. } => {
+            let vals: Vec<i64> = present.iter().map(|&r| i64::from(values[r])).collect();
+            encoding::encode_ints(&vals, out);
+            min_max(&vals).map(|(min, max)| Zone::Bool {
+                min: min == 1,
+                max: max == 1,
+            })
+        }
+        ColumnVec::Float { values, .. } => {
+            let vals: Vec<f64> = present.iter().map(|&r| values[r]).collect();
+            encoding::encode_floats(&vals, out);
+            (!vals.is_empty()).then(|| Zone::Float {
+                min: vals.iter().copied().fold(f64::NAN, f64::min),
+                max: vals.iter().copied().fold(f64::NAN, f64::max),
+            })
+        }
+        ColumnVec::Str { codes, .. } => {
+            let remap = str_col
+                .map(|s| s.sorted.remap.as_slice())
+                .unwrap_or_default();
+            let vals: Vec<i64> = present
+                .iter()
+                .map(|&r| i64::from(remap[codes[r] as usize]))
+                .collect();
+            encoding::encode_ints(&vals, out);
+            min_max(&vals).map(|(min, max)| Zone::Str {
+                min_code: min as u32,
+                max_code: max as u32,
+            })
+        }
+    };
+    (null_count, zone)
+}
+
+fn min_max(values: &[i64]) -> Option<(i64, i64)> {
+    let first = *values.first()?;
+    Some(
+        values
+            .iter()
+            .fold((first, first), |(lo, hi), &v| (lo.min(v), hi.max(v))),
+    )
+}

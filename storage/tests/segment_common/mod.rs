@@ -1,0 +1,156 @@
+//! Shared helpers of the segment tests: random batches of any table and a row-level comparison
+//! that is independent of row order and of dictionary layout.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use ecomdash_storage::{ColumnBatch, ColumnType, ColumnVec, StrDict, Table, Value};
+use proptest::prelude::*;
+
+/// Validity from an option vector: `None` when every row is present, sometimes `Some(all true)`
+/// anyway so writers must cope with both.
+fn validity(present: &[bool], force: bool) -> Option<Vec<bool>> {
+    (force || present.iter().any(|p| !p)).then(|| present.to_vec())
+}
+
+fn ints() -> BoxedStrategy<i64> {
+    prop_oneof![
+        any::<i64>(),
+        -5i64..5,
+        Just(i64::MIN),
+        Just(i64::MAX),
+        1_767_225_600_000_000i64..1_767_312_000_000_000,
+    ]
+    .boxed()
+}
+
+fn floats() -> BoxedStrategy<f64> {
+    prop_oneof![
+        any::<f64>(),
+        (-100_000i64..100_000).prop_map(|v| v as f64 / 10.0),
+        Just(-0.0),
+        Just(f64::NAN),
+        Just(f64::INFINITY),
+        Just(f64::MIN),
+    ]
+    .boxed()
+}
+
+fn strings() -> BoxedStrategy<String> {
+    prop_oneof![
+        Just(String::new()),
+        "[a-c/]{0,6}",
+        "\\PC{0,10}",
+        Just("ünïcödé 🚀".to_owned()),
+    ]
+    .boxed()
+}
+
+fn column(ty: ColumnType, n: usize) -> BoxedStrategy<ColumnVec> {
+    let present = proptest::collection::vec(prop_oneof![4 => Just(true), 1 => Just(false)], n);
+    let all_present = prop_oneof![3 => Just(false), 1 => Just(true)];
+    let force = any::<bool>();
+    match ty {
+        ColumnType::Timestamp | ColumnType::Int => (
+            proptest::collection::vec(ints(), n),
+            present,
+            all_present,
+            force,
+        )
+            .prop_map(|(values, present, all, force)| {
+                let present = if all {
+                    vec![true; present.len()]
+                } else {
+                    present
+                };
+                ColumnVec::Int {
+                    validity: validity(&present, force),
+                    values,
+                }
+            })
+            .boxed(),
+        ColumnType::Float => (proptest::collection::vec(floats(), n), present, force)
+            .prop_map(|(values, present, force)| ColumnVec::Float {
+                validity: validity(&present, force),
+                values,
+            })
+            .boxed(),
+        ColumnType::Bool => (proptest::collection::vec(any::<bool>(), n), present, force)
+            .prop_map(|(values, present, force)| ColumnVec::Bool {
+                validity: validity(&present, force),
+                values,
+            })
+            .boxed(),
+        ColumnType::Str => (
+            proptest::collection::vec(strings(), 1..8),
+            proptest::collection::vec(any::<prop::sample::Index>(), n),
+            present,
+            force,
+        )
+            .prop_map(|(pool, picks, present, force)| {
+                // Duplicates and unused entries in the source dictionary, as a memtable may have.
+                let mut dict = StrDict::from_strs(pool.iter().map(String::as_str));
+                for s in &pool {
+                    dict.push(s);
+                }
+                dict.push("unused entry");
+                let codes = picks.iter().map(|i| i.index(dict.len()) as u32).collect();
+                ColumnVec::Str {
+                    dict: Arc::new(dict),
+                    codes,
+                    validity: validity(&present, force),
+                }
+            })
+            .boxed(),
+    }
+}
+
+/// A random batch of `table` with all schema columns and `rows` rows.
+pub fn arb_batch(table: Table, rows: std::ops::Range<usize>) -> impl Strategy<Value = ColumnBatch> {
+    rows.prop_flat_map(move |n| {
+        let columns: Vec<BoxedStrategy<ColumnVec>> = table
+            .schema()
+            .columns
+            .iter()
+            .map(|c| column(c.ty, n))
+            .collect();
+        columns.prop_map(move |columns| ColumnBatch {
+            column_indexes: (0..columns.len()).collect(),
+            columns,
+            row_count: n,
+        })
+    })
+}
+
+/// One cell in comparable form: floats by bits (NaN and -0.0 compare exactly).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Cell {
+    Null,
+    Int(i64),
+    Float(u64),
+    Bool(bool),
+    Str(String),
+}
+
+pub fn cell(col: &ColumnVec, row: usize) -> Cell {
+    match col.value(row) {
+        Value::Null => Cell::Null,
+        Value::Int(v) => Cell::Int(v),
+        Value::Float(v) => Cell::Float(v.to_bits()),
+        Value::Bool(v) => Cell::Bool(v),
+        Value::Str(v) => Cell::Str(v.to_owned()),
+    }
+}
+
+pub fn rows(batch: &ColumnBatch) -> Vec<Vec<Cell>> {
+    (0..batch.row_count)
+        .map(|r| batch.columns.iter().map(|c| cell(c, r)).collect())
+        .collect()
+}
+
+pub fn sorted_rows(batch: &ColumnBatch) -> Vec<Vec<Cell>> {
+    let mut rows = rows(batch);
+    rows.sort();
+    rows
+}
