@@ -1,0 +1,154 @@
+// Browser entry: reads the script tag's configuration, tracks the page automatically and exposes
+// the `ecomDashAnalytics` global. Every callback runs inside `guard`: no exception reaches the
+// host page. Written for size (budget: 2,048 bytes gzipped), so helpers are few and shared.
+import { selector } from './selector.js'
+import { buildEvent, uuid } from './event.js'
+import { createQueue } from './queue.js'
+
+const W = window
+const D = document
+const N = navigator
+const now = Date.now
+const OPT_OUT = 'ed_off'
+const VISITOR = 'ed_vid'
+// Wraps a function so that it never throws.
+const guard =
+  f =>
+  (...a) => {
+    try {
+      return f(...a)
+    } catch (e) {}
+  }
+const on = (target, type, f) => target.addEventListener(type, guard(f), !0)
+// localStorage (throws in sandboxed frames): a truthy value sets, 0 removes, no value reads.
+const store = guard((k, v) => (v ? (localStorage[k] = v) : v == 0 ? delete localStorage[k] : localStorage[k]))
+
+guard(() => {
+  const script = D.currentScript
+  const { apiKey, apiUrl, privacy, autoTrack, respectDnt } = script.dataset
+  const endpoint = (apiUrl || new URL('/api/v1/analytics', script.src)) + '/track/batch'
+  const auto = autoTrack != 'false'
+  const disabled = () => store(OPT_OUT) || (respectDnt != 'false' && (N.doNotTrack == 1 || N.globalPrivacyControl))
+
+  let visitorId
+  let userId
+  let current // URL of the page being viewed
+  let depth // max scroll depth (%) of the current page
+  let sentDepth
+  let visibleSince = now() // start of the visible time not yet reported
+  let errors = 0
+  const root = D.documentElement
+  let vitalsSent
+  const vitals = {}
+  if (privacy == 'balanced' || privacy == 'off') store(VISITOR, (visitorId = store(VISITOR) || uuid()))
+
+  const body = events => JSON.stringify({ api_key: apiKey, events })
+  const queue = createQueue((events, beacon) =>
+    disabled() || (beacon && N.sendBeacon(endpoint, body(events)))
+      ? 0
+      : fetch(endpoint, { method: 'POST', body: body(events), keepalive: !0 }).then(r => {
+          if (r.status > 428) throw 0
+        })
+  )
+
+  const track = (type, fields) =>
+    disabled() ||
+    queue.add(
+      buildEvent(type, fields, {
+        url: current || location.href,
+        title: D.title,
+        ts: now(),
+        visitor_id: visitorId,
+        user_id: userId,
+        screen: { w: screen.width, h: screen.height },
+        viewport: { w: innerWidth, h: innerHeight },
+        lang: N.language,
+      })
+    )
+
+  const measureScroll = () =>
+    (depth = Math.max(depth, Math.min(100, (((scrollY + innerHeight) * 100) / root.scrollHeight) | 0)))
+
+  // The visitor leaves the page (hides it, closes it or navigates inside the SPA): send its
+  // scroll depth, engaged time and, once per document, its web vitals.
+  const leave = () => {
+    if (auto && current) {
+      measureScroll()
+      if (depth > sentDepth) track('scroll', { scroll_depth: (sentDepth = depth) })
+      const engaged = now() - visibleSince
+      visibleSince = now()
+      if (engaged > 999) track('engagement', { engagement_ms: engaged })
+      vitalsSent || track('web_vital', { vitals: (vitalsSent = vitals) })
+    }
+  }
+
+  const pageview = url => {
+    leave()
+    const referrer = current || D.referrer
+    current = url || location.href
+    depth = sentDepth = 0
+    track('pageview', { referrer })
+  }
+
+  const api = {
+    event: (name, props) => track('custom', { name, props }),
+    trackEcommerce: (name, ecommerce) => track('ecommerce', { name, ecommerce }),
+    identify: (id, props) => {
+      if (privacy == 'off') userId = id
+      track('identify', { props })
+    },
+    page: url => pageview(url && new URL(url, location) + ''),
+    optOut: () => store(VISITOR, 0) && store(OPT_OUT, 1),
+    optIn: () => store(OPT_OUT, 0),
+    push: ([method, ...args]) => api[method](...args),
+  }
+  for (const k in api) api[k] = guard(api[k])
+  const preloaded = W.ecomDashAnalytics
+  W.ecomDashAnalytics = api
+  preloaded?.map?.(api.push)
+
+  const flush = () => {
+    leave()
+    queue.send(1)
+  }
+  on(D, 'visibilitychange', () => (D.hidden ? flush() : (visibleSince = now())))
+  on(W, 'online', () => queue.send())
+  if (!auto) return
+
+  // SPA navigations (pushState, replaceState, popstate, hash changes) all change location.href:
+  // polling it catches every kind with one timer and no patching of the page's history object.
+  setInterval(guard(() => location.href != current && pageview()), 200)
+  on(W, 'scroll', measureScroll)
+
+  on(D, 'click', e => {
+    const t = e.target
+    const link = t.closest('a')
+    track('click', {
+      name:
+        link?.host && link.host != location.host
+          ? 'outbound_link'
+          : /\.(pdf|zip|csv|xlsx?|docx?|dmg|exe)$/i.test(link?.pathname)
+            ? 'file_download'
+            : e.detail == 3 // the browser's own count of quick clicks on one spot
+              ? 'rage_click'
+              : 'click',
+      props: link ? { url: link.href } : void 0,
+      click: { x: e.pageX / root.scrollWidth, y: e.pageY, selector: selector(t) },
+    })
+  })
+  on(D, 'submit', e => track('form_submit', { props: { form: selector(e.target) } }))
+  on(W, 'error', e => errors++ < 10 && track('error', { error: { message: e.message, source: e.filename, line: e.lineno } }))
+
+  pageview()
+
+  // Web vitals, last (an old browser without PerformanceObserver throws here, after the rest is
+  // set up): LCP (last candidate), FCP (the last paint entry), CLS (sum of shifts without recent
+  // input), INP (longest interaction: an upper bound of the 98th percentile) and TTFB.
+  const observe = (type, f) =>
+    new PerformanceObserver(guard(list => list.getEntries().map(f))).observe({ type, buffered: !0, durationThreshold: 16 })
+  observe('largest-contentful-paint', e => (vitals.lcp = e.startTime))
+  observe('paint', e => (vitals.fcp = e.startTime))
+  observe('layout-shift', e => e.hadRecentInput || (vitals.cls = (vitals.cls || 0) + e.value))
+  observe('event', e => e.interactionId && (vitals.inp = Math.max(vitals.inp | 0, e.duration)))
+  observe('navigation', e => (vitals.ttfb = e.responseStart))
+})()

@@ -1,0 +1,43 @@
+// Delivery queue: batches events by size and time, puts failed batches back at the head of the
+// queue (bounded) and retries them with exponential backoff, drops events older than the
+// server's 72-hour window. The transport is injected, so it is tested in node (with mocked timers).
+//
+// `post(events, beacon)` sends one batch. It returns (a promise of) anything for "done" and
+// throws or rejects for "retry later". With `beacon` set the page is going away: every queued
+// batch is handed over at once and the result is not awaited.
+
+export const MAX_AGE_MS = 2592e5 // 72 h
+export const BATCH_SIZE = 10 // queued events that trigger a send at once
+export const MAX_BATCH = 50 // events per request (server takes 100; keepalive bodies stay < 64 KB)
+export const MAX_QUEUED = 200 // bounded offline queue: the oldest events are dropped first
+export const WAIT_MS = 2e3 // a lone event waits this long for company
+export const MAX_BACKOFF_MS = 6e4
+
+export const createQueue = post => {
+  let queue = []
+  let timer
+  let backoffMs = 0
+
+  const send = beacon => {
+    clearTimeout(timer)
+    timer = 0
+    queue = queue.filter(e => e.ts > Date.now() - MAX_AGE_MS).slice(-MAX_QUEUED)
+    if (beacon) while (queue.length) post(queue.splice(0, MAX_BATCH), 1)
+    else if (queue.length) {
+      const batch = queue.splice(0, MAX_BATCH)
+      new Promise(ok => ok(post(batch))).then(
+        () => send((backoffMs = 0)),
+        () => {
+          queue = batch.concat(queue)
+          timer = setTimeout(send, (backoffMs = Math.min(backoffMs * 2 || 1e3, MAX_BACKOFF_MS)))
+        }
+      )
+    }
+  }
+
+  return {
+    add: e =>
+      queue.push(e) < BATCH_SIZE || backoffMs ? timer || (timer = setTimeout(send, WAIT_MS)) : send(),
+    send,
+  }
+}
