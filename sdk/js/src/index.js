@@ -9,8 +9,6 @@ const W = window
 const D = document
 const N = navigator
 const now = Date.now
-const OPT_OUT = 'ed_off'
-const VISITOR = 'ed_vid'
 // Wraps a function so that it never throws.
 const guard =
   f =>
@@ -20,15 +18,20 @@ const guard =
     } catch (e) {}
   }
 const on = (target, type, f) => target.addEventListener(type, guard(f), !0)
-// localStorage (throws in sandboxed frames): a truthy value sets, 0 removes, no value reads.
-const store = guard((k, v) => (v ? (localStorage[k] = v) : v == 0 ? delete localStorage[k] : localStorage[k]))
+// The one localStorage key, `ecomdash`: "0" once the visitor opted out, else the visitor id
+// (balanced and off privacy modes only). Access throws in sandboxed frames, hence the guard.
+// A truthy value sets, 0 or false removes, no value reads.
+const store = guard(v =>
+  v ? (localStorage.ecomdash = v) : v == 0 ? delete localStorage.ecomdash : localStorage.ecomdash
+)
 
 guard(() => {
   const script = D.currentScript
-  const { apiKey, apiUrl, privacy, autoTrack, respectDnt } = script.dataset
+  const { apiKey, apiUrl, privacy, autoTrack } = script.dataset
   const endpoint = (apiUrl || new URL('/api/v1/analytics', script.src)) + '/track/batch'
   const auto = autoTrack != 'false'
-  const disabled = () => store(OPT_OUT) || (respectDnt != 'false' && (N.doNotTrack == 1 || N.globalPrivacyControl))
+  // Do-Not-Track and Global Privacy Control are always honoured.
+  const disabled = () => store() == 0 || N.doNotTrack == 1 || N.globalPrivacyControl
 
   let visitorId
   let userId
@@ -40,13 +43,13 @@ guard(() => {
   const root = D.documentElement
   let vitalsSent
   const vitals = {}
-  if (privacy == 'balanced' || privacy == 'off') store(VISITOR, (visitorId = store(VISITOR) || uuid()))
+  const keepIds = privacy == 'balanced' || privacy == 'off'
+  if (keepIds) store((visitorId = store() || uuid()))
 
-  const body = events => JSON.stringify({ api_key: apiKey, events })
-  const queue = createQueue((events, beacon) =>
-    disabled() || (beacon && N.sendBeacon(endpoint, body(events)))
+  const queue = createQueue((events, beacon, body = JSON.stringify({ api_key: apiKey, events })) =>
+    disabled() || (beacon && N.sendBeacon(endpoint, body))
       ? 0
-      : fetch(endpoint, { method: 'POST', body: body(events), keepalive: !0 }).then(r => {
+      : fetch(endpoint, { method: 'POST', body, keepalive: !0 }).then(r => {
           if (r.status > 428) throw 0
         })
   )
@@ -61,7 +64,6 @@ guard(() => {
         visitor_id: visitorId,
         user_id: userId,
         screen: { w: screen.width, h: screen.height },
-        viewport: { w: innerWidth, h: innerHeight },
         lang: N.language,
       })
     )
@@ -75,19 +77,18 @@ guard(() => {
     if (auto && current) {
       measureScroll()
       if (depth > sentDepth) track('scroll', { scroll_depth: (sentDepth = depth) })
-      const engaged = now() - visibleSince
+      visibleSince = now() - visibleSince // now the engaged time, reset below
+      if (visibleSince > 999) track('engagement', { engagement_ms: visibleSince })
       visibleSince = now()
-      if (engaged > 999) track('engagement', { engagement_ms: engaged })
       vitalsSent || track('web_vital', { vitals: (vitalsSent = vitals) })
     }
   }
 
+  // The referrer is the previous page (SPA) or document.referrer; the extra arguments of `track`
+  // are evaluated after it and before the event is built, so the event gets the new URL.
   const pageview = url => {
     leave()
-    const referrer = current || D.referrer
-    current = url || location.href
-    depth = sentDepth = 0
-    track('pageview', { referrer })
+    track('pageview', { referrer: current || D.referrer }, (current = url || location.href), (depth = sentDepth = 0))
   }
 
   const api = {
@@ -98,8 +99,8 @@ guard(() => {
       track('identify', { props })
     },
     page: url => pageview(url && new URL(url, location) + ''),
-    optOut: () => store(VISITOR, 0) && store(OPT_OUT, 1),
-    optIn: () => store(OPT_OUT, 0),
+    optOut: () => store('0'),
+    optIn: () => store(keepIds && (visitorId = uuid())),
     push: ([method, ...args]) => api[method](...args),
   }
   for (const k in api) api[k] = guard(api[k])
@@ -107,18 +108,22 @@ guard(() => {
   W.ecomDashAnalytics = api
   preloaded?.map?.(api.push)
 
-  const flush = () => {
-    leave()
-    queue.send(1)
-  }
-  on(D, 'visibilitychange', () => (D.hidden ? flush() : (visibleSince = now())))
+  // Page hide (tab switch, close, navigation away; fires before pagehide in every current
+  // browser): report the page and hand the whole queue to sendBeacon.
+  on(D, 'visibilitychange', () => (D.hidden ? (leave(), queue.send(1)) : (visibleSince = now())))
   on(W, 'online', () => queue.send())
   if (!auto) return
 
   // SPA navigations (pushState, replaceState, popstate, hash changes) all change location.href:
   // polling it catches every kind with one timer and no patching of the page's history object.
-  setInterval(guard(() => location.href != current && pageview()), 200)
-  on(W, 'scroll', measureScroll)
+  // The same timer samples the scroll position for the page's maximum depth.
+  setInterval(
+    guard(() => {
+      measureScroll()
+      location.href != current && pageview()
+    }),
+    200
+  )
 
   on(D, 'click', e => {
     const t = e.target
@@ -127,12 +132,12 @@ guard(() => {
       name:
         link?.host && link.host != location.host
           ? 'outbound_link'
-          : /\.(pdf|zip|csv|xlsx?|docx?|dmg|exe)$/i.test(link?.pathname)
+          : /\.(pdf|zip|csv|xlsx?|docx?)$/i.test(link?.pathname)
             ? 'file_download'
             : e.detail == 3 // the browser's own count of quick clicks on one spot
               ? 'rage_click'
               : 'click',
-      props: link ? { url: link.href } : void 0,
+      props: { url: link?.href },
       click: { x: e.pageX / root.scrollWidth, y: e.pageY, selector: selector(t) },
     })
   })

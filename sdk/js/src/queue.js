@@ -3,13 +3,14 @@
 // server's 72-hour window. The transport is injected, so it is tested in node (with mocked timers).
 //
 // `post(events, beacon)` sends one batch. It returns (a promise of) anything for "done" and
-// throws or rejects for "retry later". With `beacon` set the page is going away: every queued
-// batch is handed over at once and the result is not awaited.
+// throws or rejects for "retry later". With `beacon` set the page is going away: the whole queue
+// (at most MAX_QUEUED events, one request) is handed over at once.
 
 export const MAX_AGE_MS = 2592e5 // 72 h
 export const BATCH_SIZE = 10 // queued events that trigger a send at once
-export const MAX_BATCH = 50 // events per request (server takes 100; keepalive bodies stay < 64 KB)
-export const MAX_QUEUED = 200 // bounded offline queue: the oldest events are dropped first
+// Bounded offline queue, and the most events per request: the server takes 100 per batch, and
+// beacon and keepalive bodies must stay under 64 KB. The oldest events are dropped first.
+export const MAX_QUEUED = 100
 export const WAIT_MS = 2e3 // a lone event waits this long for company
 export const MAX_BACKOFF_MS = 6e4
 
@@ -22,10 +23,10 @@ export const createQueue = post => {
     clearTimeout(timer)
     timer = 0
     queue = queue.filter(e => e.ts > Date.now() - MAX_AGE_MS).slice(-MAX_QUEUED)
-    if (beacon) while (queue.length) post(queue.splice(0, MAX_BATCH), 1)
-    else if (queue.length) {
-      const batch = queue.splice(0, MAX_BATCH)
-      new Promise(ok => ok(post(batch))).then(
+    if (queue.length) {
+      const batch = queue
+      queue = []
+      new Promise(ok => ok(post(batch, beacon))).then(
         () => send((backoffMs = 0)),
         () => {
           queue = batch.concat(queue)

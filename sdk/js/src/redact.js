@@ -15,8 +15,8 @@ export const MAX_TEXT = 500
  */
 export const redactText = s =>
   s
-    .replace(/([?&#])([^=&#?/\s]+)=[^&#\s]*/g, (m, sep, k) => (SENSITIVE.test(k) ? sep : m))
-    .replace(/[\w.+-]+(@|%40)[\w-]+\.[\w.-]+/g, '[email]')
+    .replace(/([?&#])([^=&#\s]+)=[^&#\s]*/g, (m, sep, k) => (SENSITIVE.test(k) ? sep : m))
+    .replace(/[\w.+-]+(@|%40)[\w.-]+/g, '[email]')
     .replace(/\b\d([ -]?\d){12,18}\b/g, '[card]')
 
 /**
