@@ -1,0 +1,619 @@
+//! Aggregate accumulators, stored column-wise: one vector per aggregate, indexed by group id, so
+//! each update is a tight loop over (selected row, group id) pairs.
+
+use std::sync::Arc;
+
+use ecomdash_storage::StrDict;
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use crate::funnel::{funnel_level, FunnelEvents};
+use crate::hll::{hash_i64, hash_str, Hll};
+use crate::plan::{AggCall, AggFunc};
+use crate::types::{DataType, Scalar};
+use crate::vector::Vector;
+
+/// A hashable, owned value: group keys and `count(DISTINCT)` members.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum KeyValue {
+    Null,
+    Int(i64),
+    /// `f64` bits with -0.0 folded into 0.0 and one NaN.
+    Float(u64),
+    Bool(bool),
+    Str(Arc<str>),
+}
+
+impl KeyValue {
+    pub(crate) fn from_scalar(s: &Scalar) -> KeyValue {
+        match s {
+            Scalar::Null => KeyValue::Null,
+            Scalar::Int(v) => KeyValue::Int(*v),
+            Scalar::Float(f) => KeyValue::Float(float_bits(*f)),
+            Scalar::Bool(b) => KeyValue::Bool(*b),
+            Scalar::Str(s) => KeyValue::Str(Arc::clone(s)),
+        }
+    }
+
+    pub(crate) fn to_scalar(&self) -> Scalar {
+        match self {
+            KeyValue::Null => Scalar::Null,
+            KeyValue::Int(v) => Scalar::Int(*v),
+            KeyValue::Float(b) => Scalar::Float(f64::from_bits(*b)),
+            KeyValue::Bool(b) => Scalar::Bool(*b),
+            KeyValue::Str(s) => Scalar::Str(Arc::clone(s)),
+        }
+    }
+
+    pub(crate) fn heap_bytes(&self) -> usize {
+        match self {
+            KeyValue::Str(s) => s.len() + 16,
+            _ => 0,
+        }
+    }
+}
+
+pub(crate) fn float_bits(f: f64) -> u64 {
+    if f == 0.0 {
+        0
+    } else if f.is_nan() {
+        f64::NAN.to_bits()
+    } else {
+        f.to_bits()
+    }
+}
+
+/// Per-thread caches shared by all accumulators: per-dictionary string hashes for `uniq`.
+#[derive(Default)]
+pub(crate) struct AggCtx {
+    str_hashes: FxHashMap<usize, (Arc<StrDict>, Arc<Vec<u64>>)>,
+}
+
+impl AggCtx {
+    fn hashes(&mut self, dict: &Arc<StrDict>) -> Arc<Vec<u64>> {
+        let key = Arc::as_ptr(dict) as usize;
+        let entry = self.str_hashes.entry(key).or_insert_with(|| {
+            let hashes: Vec<u64> = dict.iter().map(hash_str).collect();
+            (Arc::clone(dict), Arc::new(hashes))
+        });
+        Arc::clone(&entry.1)
+    }
+}
+
+pub(crate) enum Acc {
+    CountRows(Vec<i64>),
+    Count(Vec<i64>),
+    SumInt {
+        sums: Vec<i64>,
+        seen: Vec<bool>,
+    },
+    SumFloat {
+        sums: Vec<f64>,
+        seen: Vec<bool>,
+    },
+    Avg {
+        sums: Vec<f64>,
+        counts: Vec<u64>,
+    },
+    /// Min or max of int-like and bool values (`ty` says how to print).
+    ExtremeInt {
+        best: Vec<Option<i64>>,
+        max: bool,
+        ty: DataType,
+    },
+    ExtremeFloat {
+        best: Vec<Option<f64>>,
+        max: bool,
+    },
+    ExtremeStr {
+        best: Vec<Option<Arc<str>>>,
+        max: bool,
+    },
+    Distinct(Vec<FxHashSet<KeyValue>>),
+    Uniq(Vec<Hll>),
+    Quantile {
+        level: f64,
+        values: Vec<Vec<f64>>,
+    },
+    Funnel {
+        window: i64,
+        steps: usize,
+        events: Vec<FunnelEvents>,
+    },
+}
+
+impl Acc {
+    pub(crate) fn new(call: &AggCall) -> Acc {
+        let arg_ty = call.args.first().map(|a| a.ty);
+        match &call.func {
+            AggFunc::CountRows => Acc::CountRows(Vec::new()),
+            AggFunc::Count => Acc::Count(Vec::new()),
+            AggFunc::Sum if call.ty == DataType::Float => Acc::SumFloat {
+                sums: Vec::new(),
+                seen: Vec::new(),
+            },
+            AggFunc::Sum => Acc::SumInt {
+                sums: Vec::new(),
+                seen: Vec::new(),
+            },
+            AggFunc::Avg => Acc::Avg {
+                sums: Vec::new(),
+                counts: Vec::new(),
+            },
+            AggFunc::Min | AggFunc::Max => {
+                let max = matches!(call.func, AggFunc::Max);
+                match arg_ty {
+                    Some(DataType::Float) => Acc::ExtremeFloat {
+                        best: Vec::new(),
+                        max,
+                    },
+                    Some(DataType::Str) => Acc::ExtremeStr {
+                        best: Vec::new(),
+                        max,
+                    },
+                    _ => Acc::ExtremeInt {
+                        best: Vec::new(),
+                        max,
+                        ty: call.ty,
+                    },
+                }
+            }
+            AggFunc::CountDistinct => Acc::Distinct(Vec::new()),
+            AggFunc::Uniq => Acc::Uniq(Vec::new()),
+            AggFunc::Quantile(level) => Acc::Quantile {
+                level: *level,
+                values: Vec::new(),
+            },
+            AggFunc::WindowFunnel { window } => Acc::Funnel {
+                window: *window,
+                steps: call.args.len().saturating_sub(1),
+                events: Vec::new(),
+            },
+        }
+    }
+
+    /// Makes room for `groups` groups. Returns bytes added.
+    pub(crate) fn grow(&mut self, groups: usize) -> usize {
+        fn to<T: Clone>(v: &mut Vec<T>, n: usize, fill: T) -> usize {
+            let added = n.saturating_sub(v.len());
+            if added > 0 {
+                v.resize(n, fill);
+            }
+            added * std::mem::size_of::<T>()
+        }
+        match self {
+            Acc::CountRows(c) | Acc::Count(c) => to(c, groups, 0),
+            Acc::SumInt { sums, seen } => to(sums, groups, 0) + to(seen, groups, false),
+            Acc::SumFloat { sums, seen } => to(sums, groups, 0.0) + to(seen, groups, false),
+            Acc::Avg { sums, counts } => to(sums, groups, 0.0) + to(counts, groups, 0),
+            Acc::ExtremeInt { best, .. } => to(best, groups, None),
+            Acc::ExtremeFloat { best, .. } => to(best, groups, None),
+            Acc::ExtremeStr { best, .. } => to(best, groups, None),
+            Acc::Distinct(sets) => to(sets, groups, FxHashSet::default()),
+            Acc::Uniq(h) => to(h, groups, Hll::default()),
+            Acc::Quantile { values, .. } => to(values, groups, Vec::new()),
+            Acc::Funnel { events, .. } => to(events, groups, Vec::new()),
+        }
+    }
+
+    /// Adds the selected rows `sel` (with group ids `gids`, parallel to `sel`). `args` are the
+    /// evaluated arguments over the whole batch of `n` rows. Returns bytes added.
+    pub(crate) fn update(
+        &mut self,
+        args: &[Vector<'_>],
+        sel: &[u32],
+        gids: &[u32],
+        n: usize,
+        ctx: &mut AggCtx,
+    ) -> usize {
+        debug_assert_eq!(sel.len(), gids.len());
+        let single_group_all_rows = sel.len() == n && gids.iter().all(|&g| g == 0);
+        match self {
+            Acc::CountRows(c) => {
+                if single_group_all_rows {
+                    c[0] += n as i64;
+                } else {
+                    for &g in gids {
+                        c[g as usize] += 1;
+                    }
+                }
+                0
+            }
+            Acc::Count(c) => {
+                let v = &args[0];
+                for (&r, &g) in sel.iter().zip(gids) {
+                    c[g as usize] += i64::from(v.is_valid(r as usize));
+                }
+                0
+            }
+            Acc::SumInt { sums, seen } => {
+                let (values, valid) = args[0].ints(n);
+                if single_group_all_rows && valid.is_none() {
+                    sums[0] = sums[0].wrapping_add(sum_i64(&values));
+                    seen[0] |= n > 0;
+                    return 0;
+                }
+                for (&r, &g) in sel.iter().zip(gids) {
+                    let (r, g) = (r as usize, g as usize);
+                    if valid.as_ref().is_none_or(|v| v[r]) {
+                        sums[g] = sums[g].wrapping_add(values[r]);
+                        seen[g] = true;
+                    }
+                }
+                0
+            }
+            Acc::SumFloat { sums, seen } => {
+                let (values, valid) = args[0].floats(n);
+                if single_group_all_rows && valid.is_none() {
+                    sums[0] += sum_f64(&values);
+                    seen[0] |= n > 0;
+                    return 0;
+                }
+                for (&r, &g) in sel.iter().zip(gids) {
+                    let (r, g) = (r as usize, g as usize);
+                    if valid.as_ref().is_none_or(|v| v[r]) {
+                        sums[g] += values[r];
+                        seen[g] = true;
+                    }
+                }
+                0
+            }
+            Acc::Avg { sums, counts } => {
+                let (values, valid) = args[0].floats(n);
+                for (&r, &g) in sel.iter().zip(gids) {
+                    let (r, g) = (r as usize, g as usize);
+                    if valid.as_ref().is_none_or(|v| v[r]) {
+                        sums[g] += values[r];
+                        counts[g] += 1;
+                    }
+                }
+                0
+            }
+            Acc::ExtremeInt { best, max, .. } => {
+                let (values, valid) = args[0].ints(n);
+                for (&r, &g) in sel.iter().zip(gids) {
+                    let (r, g) = (r as usize, g as usize);
+                    if valid.as_ref().is_none_or(|v| v[r]) {
+                        let v = values[r];
+                        let b = &mut best[g];
+                        if b.is_none_or(|cur| if *max { v > cur } else { v < cur }) {
+                            *b = Some(v);
+                        }
+                    }
+                }
+                0
+            }
+            Acc::ExtremeFloat { best, max } => {
+                let (values, valid) = args[0].floats(n);
+                for (&r, &g) in sel.iter().zip(gids) {
+                    let (r, g) = (r as usize, g as usize);
+                    if valid.as_ref().is_none_or(|v| v[r]) {
+                        let v = values[r];
+                        let b = &mut best[g];
+                        if b.is_none_or(|cur| if *max { v > cur } else { v < cur }) {
+                            *b = Some(v);
+                        }
+                    }
+                }
+                0
+            }
+            Acc::ExtremeStr { best, max } => {
+                let mut added = 0;
+                for (&r, &g) in sel.iter().zip(gids) {
+                    if let Some(s) = args[0].str_at(r as usize) {
+                        let b = &mut best[g as usize];
+                        let better = b.as_ref().is_none_or(|cur| {
+                            let ord = s.as_bytes().cmp(cur.as_bytes());
+                            if *max {
+                                ord.is_gt()
+                            } else {
+                                ord.is_lt()
+                            }
+                        });
+                        if better {
+                            added += s.len();
+                            *b = Some(Arc::from(s));
+                        }
+                    }
+                }
+                added
+            }
+            Acc::Distinct(sets) => distinct_update(sets, &args[0], sel, gids),
+            Acc::Uniq(sketches) => {
+                let v = &args[0];
+                let mut added = 0;
+                let mut add = |g: usize, h: u64| {
+                    let before = sketches[g].heap_bytes();
+                    sketches[g].insert(h);
+                    added += sketches[g].heap_bytes().saturating_sub(before);
+                };
+                match v {
+                    Vector::Str {
+                        dict,
+                        codes,
+                        validity,
+                    } => {
+                        let hashes = ctx.hashes(dict);
+                        for (&r, &g) in sel.iter().zip(gids) {
+                            let r = r as usize;
+                            if validity.as_ref().is_none_or(|v| v[r]) {
+                                add(g as usize, hashes[codes[r] as usize]);
+                            }
+                        }
+                    }
+                    _ => {
+                        for (&r, &g) in sel.iter().zip(gids) {
+                            let r = r as usize;
+                            if let Some(h) = value_hash(v, r) {
+                                add(g as usize, h);
+                            }
+                        }
+                    }
+                }
+                added
+            }
+            Acc::Quantile { values, .. } => {
+                let (x, valid) = args[0].floats(n);
+                let mut added = 0;
+                for (&r, &g) in sel.iter().zip(gids) {
+                    let r = r as usize;
+                    if valid.as_ref().is_none_or(|v| v[r]) {
+                        values[g as usize].push(x[r]);
+                        added += 8;
+                    }
+                }
+                added
+            }
+            Acc::Funnel { events, .. } => {
+                let (ts, ts_valid) = args[0].ints(n);
+                let conds: Vec<_> = args[1..].iter().map(|c| c.ints(n)).collect();
+                let mut added = 0;
+                for (&r, &g) in sel.iter().zip(gids) {
+                    let r = r as usize;
+                    if !ts_valid.as_ref().is_none_or(|v| v[r]) {
+                        continue;
+                    }
+                    for (step, (values, valid)) in conds.iter().enumerate() {
+                        if values[r] != 0 && valid.as_ref().is_none_or(|v| v[r]) {
+                            events[g as usize].push((ts[r], step as u8 + 1));
+                            added += 16;
+                        }
+                    }
+                }
+                added
+            }
+        }
+    }
+
+    /// Folds `other` in; `map[g]` is this accumulator's group for `other`'s group `g`.
+    pub(crate) fn merge(&mut self, other: Acc, map: &[u32]) {
+        fn each<T>(mine: &mut [T], theirs: Vec<T>, map: &[u32], mut f: impl FnMut(&mut T, T)) {
+            for (g, t) in theirs.into_iter().enumerate() {
+                f(&mut mine[map[g] as usize], t);
+            }
+        }
+        let pick_i = |max: bool| {
+            move |a: &mut Option<i64>, b: Option<i64>| {
+                if let Some(v) = b {
+                    if a.is_none_or(|cur| if max { v > cur } else { v < cur }) {
+                        *a = Some(v);
+                    }
+                }
+            }
+        };
+        match (self, other) {
+            (Acc::CountRows(a), Acc::CountRows(b)) | (Acc::Count(a), Acc::Count(b)) => {
+                each(a, b, map, |x, y| *x += y)
+            }
+            (Acc::SumInt { sums, seen }, Acc::SumInt { sums: s2, seen: n2 }) => {
+                each(sums, s2, map, |x, y| *x = x.wrapping_add(y));
+                each(seen, n2, map, |x, y| *x |= y);
+            }
+            (Acc::SumFloat { sums, seen }, Acc::SumFloat { sums: s2, seen: n2 }) => {
+                each(sums, s2, map, |x, y| *x += y);
+                each(seen, n2, map, |x, y| *x |= y);
+            }
+            (
+                Acc::Avg { sums, counts },
+                Acc::Avg {
+                    sums: s2,
+                    counts: c2,
+                },
+            ) => {
+                each(sums, s2, map, |x, y| *x += y);
+                each(counts, c2, map, |x, y| *x += y);
+            }
+            (Acc::ExtremeInt { best, max, .. }, Acc::ExtremeInt { best: b2, .. }) => {
+                each(best, b2, map, pick_i(*max))
+            }
+            (Acc::ExtremeFloat { best, max }, Acc::ExtremeFloat { best: b2, .. }) => {
+                let max = *max;
+                each(best, b2, map, |a, b| {
+                    if let Some(v) = b {
+                        if a.is_none_or(|cur| if max { v > cur } else { v < cur }) {
+                            *a = Some(v);
+                        }
+                    }
+                })
+            }
+            (Acc::ExtremeStr { best, max }, Acc::ExtremeStr { best: b2, .. }) => {
+                let max = *max;
+                each(best, b2, map, |a, b| {
+                    if let Some(v) = b {
+                        let better = a.as_ref().is_none_or(|cur| {
+                            let ord = v.as_bytes().cmp(cur.as_bytes());
+                            if max {
+                                ord.is_gt()
+                            } else {
+                                ord.is_lt()
+                            }
+                        });
+                        if better {
+                            *a = Some(v);
+                        }
+                    }
+                })
+            }
+            (Acc::Distinct(a), Acc::Distinct(b)) => each(a, b, map, |x, y| x.extend(y)),
+            (Acc::Uniq(a), Acc::Uniq(b)) => each(a, b, map, |x, y| x.merge(&y)),
+            (Acc::Quantile { values, .. }, Acc::Quantile { values: v2, .. }) => {
+                each(values, v2, map, |x, y| x.extend(y))
+            }
+            (Acc::Funnel { events, .. }, Acc::Funnel { events: e2, .. }) => {
+                each(events, e2, map, |x, y| x.extend(y))
+            }
+            _ => debug_assert!(false, "merging accumulators of different kinds"),
+        }
+    }
+
+    /// The final value of group `g`.
+    pub(crate) fn finish(&mut self, g: usize) -> Scalar {
+        match self {
+            Acc::CountRows(c) | Acc::Count(c) => Scalar::Int(c[g]),
+            Acc::SumInt { sums, seen } => {
+                if seen[g] {
+                    Scalar::Int(sums[g])
+                } else {
+                    Scalar::Null
+                }
+            }
+            Acc::SumFloat { sums, seen } => {
+                if seen[g] {
+                    Scalar::Float(sums[g])
+                } else {
+                    Scalar::Null
+                }
+            }
+            Acc::Avg { sums, counts } => match counts[g] {
+                0 => Scalar::Null,
+                c => Scalar::Float(sums[g] / c as f64),
+            },
+            Acc::ExtremeInt { best, ty, .. } => match (best[g], *ty) {
+                (None, _) => Scalar::Null,
+                (Some(v), DataType::Bool) => Scalar::Bool(v != 0),
+                (Some(v), _) => Scalar::Int(v),
+            },
+            Acc::ExtremeFloat { best, .. } => best[g].map_or(Scalar::Null, Scalar::Float),
+            Acc::ExtremeStr { best, .. } => best[g].clone().map_or(Scalar::Null, Scalar::Str),
+            Acc::Distinct(sets) => Scalar::Int(sets[g].len() as i64),
+            Acc::Uniq(h) => Scalar::Int(h[g].estimate() as i64),
+            Acc::Quantile { level, values } => quantile(&mut values[g], *level),
+            Acc::Funnel {
+                window,
+                steps,
+                events,
+            } => Scalar::Int(funnel_level(&mut events[g], *steps, *window)),
+        }
+    }
+}
+
+/// Linear interpolation between the two closest ranks at `level * (n - 1)`.
+pub(crate) fn quantile(values: &mut [f64], level: f64) -> Scalar {
+    if values.is_empty() {
+        return Scalar::Null;
+    }
+    values.sort_unstable_by(f64::total_cmp);
+    let pos = level * (values.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let hi = pos.ceil() as usize;
+    let v = values[lo] + (pos - lo as f64) * (values[hi] - values[lo]);
+    Scalar::Float(v)
+}
+
+const FLOAT_SALT: i64 = 0x2545_f491_4f6c_dd1d;
+
+fn value_hash(v: &Vector<'_>, r: usize) -> Option<u64> {
+    if !v.is_valid(r) {
+        return None;
+    }
+    Some(match v {
+        Vector::Int { values, .. } => hash_i64(values[r]),
+        Vector::Float { values, .. } => hash_i64((float_bits(values[r]) as i64) ^ FLOAT_SALT),
+        Vector::Bool { values, .. } => hash_i64(i64::from(values[r]) ^ 0x0b00_1ea0),
+        Vector::Str { dict, codes, .. } => hash_str(dict.get(codes[r])),
+        Vector::Const(c) => match c {
+            Scalar::Str(s) => hash_str(s),
+            other => hash_i64(KeyValue::from_scalar(other).int_like()),
+        },
+    })
+}
+
+impl KeyValue {
+    fn int_like(&self) -> i64 {
+        match self {
+            KeyValue::Int(v) => *v,
+            KeyValue::Float(b) => (*b as i64) ^ FLOAT_SALT,
+            KeyValue::Bool(b) => i64::from(*b) ^ 0x0b00_1ea0,
+            _ => 0,
+        }
+    }
+}
+
+fn distinct_update(
+    sets: &mut [FxHashSet<KeyValue>],
+    v: &Vector<'_>,
+    sel: &[u32],
+    gids: &[u32],
+) -> usize {
+    let mut added = 0;
+    if let Vector::Str {
+        dict,
+        codes,
+        validity,
+    } = v
+    {
+        // Deduplicate (group, code) within the batch before touching strings.
+        let mut seen: FxHashSet<(u32, u32)> = FxHashSet::default();
+        for (&r, &g) in sel.iter().zip(gids) {
+            let r = r as usize;
+            if validity.as_ref().is_none_or(|v| v[r]) {
+                seen.insert((g, codes[r]));
+            }
+        }
+        for (g, code) in seen {
+            let s = dict.get(code);
+            let set = &mut sets[g as usize];
+            if !set.contains(&KeyValue::Str(Arc::from(s))) {
+                set.insert(KeyValue::Str(Arc::from(s)));
+                added += s.len() + 48;
+            }
+        }
+        return added;
+    }
+    for (&r, &g) in sel.iter().zip(gids) {
+        let r = r as usize;
+        if v.is_valid(r) && sets[g as usize].insert(KeyValue::from_scalar(&v.scalar(r))) {
+            added += 32;
+        }
+    }
+    added
+}
+
+/// Wrapping sum in eight independent lanes, shaped for auto-vectorization.
+pub(crate) fn sum_i64(values: &[i64]) -> i64 {
+    let mut lanes = [0i64; 8];
+    let chunks = values.chunks_exact(8);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for i in 0..8 {
+            lanes[i] = lanes[i].wrapping_add(c[i]);
+        }
+    }
+    let mut total = rest.iter().fold(0i64, |a, &b| a.wrapping_add(b));
+    for l in lanes {
+        total = total.wrapping_add(l);
+    }
+    total
+}
+
+/// Float sum in four independent accumulators.
+pub(crate) fn sum_f64(values: &[f64]) -> f64 {
+    let mut lanes = [0f64; 4];
+    let chunks = values.chunks_exact(4);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for i in 0..4 {
+            lanes[i] += c[i];
+        }
+    }
+    lanes.iter().sum::<f64>() + rest.iter().sum::<f64>()
+}

@@ -1,0 +1,375 @@
+//! Vectorized evaluation of row-level expressions over one [`ColumnBatch`].
+//!
+//! String predicates (`=`, `<`, `IN`, `LIKE` against literals) are evaluated once per dictionary
+//! entry into a mask, cached per (expression, dictionary) so that all chunks sharing a segment's
+//! dictionary reuse it; the per-row work is then one lookup by code.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use ecomdash_storage::{ColumnBatch, StrDict};
+use rustc_hash::FxHashMap;
+
+use crate::error::QueryError;
+use crate::like::LikePattern;
+use crate::plan::{ArithOp, CmpOp, Expr, ExprKind, TimeFn};
+use crate::scalar_ops::in_list;
+use crate::types::{Scalar, MICROS_PER_DAY, MICROS_PER_HOUR, MICROS_PER_MINUTE};
+use crate::vector::{and_validity, Vector};
+
+/// Per-thread evaluation state: dictionary masks keyed by (expression address, dictionary
+/// address). The dictionary `Arc` is kept so the address cannot be reused while cached.
+/// A dictionary kept alive next to the mask computed over it.
+type CachedMask = (Arc<StrDict>, Arc<Vec<bool>>);
+
+#[derive(Default)]
+pub(crate) struct Evaluator {
+    masks: FxHashMap<(usize, usize), CachedMask>,
+}
+
+impl Evaluator {
+    pub(crate) fn eval<'b>(
+        &mut self,
+        expr: &Expr,
+        batch: &'b ColumnBatch,
+    ) -> Result<Vector<'b>, QueryError> {
+        let n = batch.row_count;
+        Ok(match &expr.kind {
+            ExprKind::Column(i) => {
+                let col = batch.column(*i).ok_or_else(|| {
+                    QueryError::Storage(format!("scan did not return column {i}"))
+                })?;
+                Vector::from_column(col)
+            }
+            ExprKind::Literal(v) => Vector::Const(v.clone()),
+            ExprKind::Time(f, x) => {
+                let x = self.eval(x, batch)?;
+                time_fn(*f, &x, n)
+            }
+            ExprKind::Neg(x) => {
+                let x = self.eval(x, batch)?;
+                if expr.ty == crate::types::DataType::Float {
+                    let (v, valid) = x.floats(n);
+                    Vector::Float {
+                        values: Cow::Owned(v.iter().map(|a| -a).collect()),
+                        validity: valid.map(|c| Cow::Owned(c.into_owned())),
+                    }
+                } else {
+                    let (v, valid) = x.ints(n);
+                    Vector::Int {
+                        values: Cow::Owned(v.iter().map(|a| a.wrapping_neg()).collect()),
+                        validity: valid.map(|c| Cow::Owned(c.into_owned())),
+                    }
+                }
+            }
+            ExprKind::Arith(op, a, b) => {
+                let a = self.eval(a, batch)?;
+                let b = self.eval(b, batch)?;
+                arith(*op, expr.ty == crate::types::DataType::Float, &a, &b, n)
+            }
+            ExprKind::Compare(op, a, b) => {
+                let l = self.eval(a, batch)?;
+                let r = self.eval(b, batch)?;
+                self.compare(expr, *op, &l, &r, n)
+            }
+            ExprKind::And(a, b) | ExprKind::Or(a, b) => {
+                let l = self.eval(a, batch)?;
+                let r = self.eval(b, batch)?;
+                kleene(matches!(expr.kind, ExprKind::And(..)), &l, &r, n)
+            }
+            ExprKind::Not(x) => {
+                let x = self.eval(x, batch)?;
+                match x {
+                    Vector::Const(Scalar::Bool(b)) => Vector::Const(Scalar::Bool(!b)),
+                    Vector::Const(_) => Vector::Const(Scalar::Null),
+                    other => {
+                        let (v, valid) = other.ints(n);
+                        Vector::Bool {
+                            values: Cow::Owned(v.iter().map(|&x| x == 0).collect()),
+                            validity: valid.map(|c| Cow::Owned(c.into_owned())),
+                        }
+                    }
+                }
+            }
+            ExprKind::IsNull { expr: x, negated } => {
+                let x = self.eval(x, batch)?;
+                match x {
+                    Vector::Const(c) => Vector::Const(Scalar::Bool(c.is_null() != *negated)),
+                    other => {
+                        let values = match other.validity() {
+                            None => vec![*negated; n],
+                            Some(valid) => valid.iter().map(|&ok| ok == *negated).collect(),
+                        };
+                        Vector::Bool {
+                            values: Cow::Owned(values),
+                            validity: None,
+                        }
+                    }
+                }
+            }
+            ExprKind::InList {
+                expr: x,
+                list,
+                negated,
+            } => {
+                let v = self.eval(x, batch)?;
+                if let Vector::Str { dict, .. } = &v {
+                    let mask = self.dict_mask(expr, dict, |s| {
+                        list.iter()
+                            .any(|item| matches!(item, Scalar::Str(t) if t.as_ref() == s))
+                    });
+                    apply_mask(&v, &mask, *negated)
+                } else {
+                    per_row(&v, n, |s| in_list(s, list).map(|hit| hit != *negated))
+                }
+            }
+            ExprKind::Like {
+                expr: x,
+                pattern,
+                negated,
+                case_insensitive,
+            } => {
+                let v = self.eval(x, batch)?;
+                let like = LikePattern::new(pattern, *case_insensitive);
+                match &v {
+                    Vector::Str { dict, .. } => {
+                        let mask = self.dict_mask(expr, dict, |s| like.matches(s));
+                        apply_mask(&v, &mask, *negated)
+                    }
+                    _ => per_row(&v, n, |s| match s {
+                        Scalar::Str(t) => Some(like.matches(t) != *negated),
+                        _ => None,
+                    }),
+                }
+            }
+        })
+    }
+
+    fn dict_mask(
+        &mut self,
+        expr: &Expr,
+        dict: &Arc<StrDict>,
+        pred: impl Fn(&str) -> bool,
+    ) -> Arc<Vec<bool>> {
+        let key = (expr as *const Expr as usize, Arc::as_ptr(dict) as usize);
+        if let Some((_, mask)) = self.masks.get(&key) {
+            return Arc::clone(mask);
+        }
+        let mask: Arc<Vec<bool>> = Arc::new(dict.iter().map(pred).collect());
+        self.masks
+            .insert(key, (Arc::clone(dict), Arc::clone(&mask)));
+        mask
+    }
+
+    fn compare<'b>(
+        &mut self,
+        expr: &Expr,
+        op: CmpOp,
+        l: &Vector<'b>,
+        r: &Vector<'b>,
+        n: usize,
+    ) -> Vector<'b> {
+        if matches!(l, Vector::Const(Scalar::Null)) || matches!(r, Vector::Const(Scalar::Null)) {
+            return Vector::Const(Scalar::Null);
+        }
+        // Column against a string literal: decide per dictionary entry.
+        match (l, r) {
+            (Vector::Str { dict, .. }, Vector::Const(Scalar::Str(lit))) => {
+                let lit = Arc::clone(lit);
+                let mask =
+                    self.dict_mask(expr, dict, |s| op.holds(s.as_bytes().cmp(lit.as_bytes())));
+                return apply_mask(l, &mask, false);
+            }
+            (Vector::Const(Scalar::Str(lit)), Vector::Str { dict, .. }) => {
+                let lit = Arc::clone(lit);
+                let mask =
+                    self.dict_mask(expr, dict, |s| op.holds(lit.as_bytes().cmp(s.as_bytes())));
+                return apply_mask(r, &mask, false);
+            }
+            _ => {}
+        }
+        let is_str =
+            |v: &Vector<'_>| matches!(v, Vector::Str { .. } | Vector::Const(Scalar::Str(_)));
+        if is_str(l) || is_str(r) {
+            let mut values = vec![false; n];
+            let mut validity = vec![true; n];
+            for i in 0..n {
+                match (l.str_at(i), r.str_at(i)) {
+                    (Some(a), Some(b)) => values[i] = op.holds(a.as_bytes().cmp(b.as_bytes())),
+                    _ => validity[i] = false,
+                }
+            }
+            return bool_vector(values, Some(validity));
+        }
+        let floaty =
+            |v: &Vector<'_>| matches!(v, Vector::Float { .. } | Vector::Const(Scalar::Float(_)));
+        if floaty(l) || floaty(r) {
+            let (a, av) = l.floats(n);
+            let (b, bv) = r.floats(n);
+            let values = float_compare(op, &a, &b);
+            return bool_vector(values, and_validity(av.as_deref(), bv.as_deref()));
+        }
+        let (a, av) = l.ints(n);
+        let (b, bv) = r.ints(n);
+        let values = int_compare(op, &a, &b);
+        bool_vector(values, and_validity(av.as_deref(), bv.as_deref()))
+    }
+}
+
+fn bool_vector<'b>(values: Vec<bool>, validity: Option<Vec<bool>>) -> Vector<'b> {
+    let validity = validity.filter(|v| v.iter().any(|ok| !ok));
+    Vector::Bool {
+        values: Cow::Owned(values),
+        validity: validity.map(Cow::Owned),
+    }
+}
+
+fn int_compare(op: CmpOp, a: &[i64], b: &[i64]) -> Vec<bool> {
+    let zip = a.iter().zip(b);
+    match op {
+        CmpOp::Eq => zip.map(|(x, y)| x == y).collect(),
+        CmpOp::NotEq => zip.map(|(x, y)| x != y).collect(),
+        CmpOp::Lt => zip.map(|(x, y)| x < y).collect(),
+        CmpOp::LtEq => zip.map(|(x, y)| x <= y).collect(),
+        CmpOp::Gt => zip.map(|(x, y)| x > y).collect(),
+        CmpOp::GtEq => zip.map(|(x, y)| x >= y).collect(),
+    }
+}
+
+fn float_compare(op: CmpOp, a: &[f64], b: &[f64]) -> Vec<bool> {
+    let zip = a.iter().zip(b);
+    match op {
+        CmpOp::Eq => zip.map(|(x, y)| x == y).collect(),
+        CmpOp::NotEq => zip.map(|(x, y)| x != y).collect(),
+        CmpOp::Lt => zip.map(|(x, y)| x < y).collect(),
+        CmpOp::LtEq => zip.map(|(x, y)| x <= y).collect(),
+        CmpOp::Gt => zip.map(|(x, y)| x > y).collect(),
+        CmpOp::GtEq => zip.map(|(x, y)| x >= y).collect(),
+    }
+}
+
+/// Rows of a string vector looked up in a per-code mask.
+fn apply_mask<'b>(v: &Vector<'b>, mask: &[bool], negated: bool) -> Vector<'b> {
+    match v {
+        Vector::Str {
+            codes, validity, ..
+        } => Vector::Bool {
+            values: Cow::Owned(codes.iter().map(|&c| mask[c as usize] != negated).collect()),
+            validity: validity.clone(),
+        },
+        _ => Vector::Const(Scalar::Null),
+    }
+}
+
+/// Fallback: a predicate evaluated on each row's scalar; `None` is a null result.
+fn per_row<'b>(v: &Vector<'_>, n: usize, f: impl Fn(&Scalar) -> Option<bool>) -> Vector<'b> {
+    let mut values = vec![false; n];
+    let mut validity = vec![true; n];
+    for i in 0..n {
+        match f(&v.scalar(i)) {
+            Some(b) if v.is_valid(i) => values[i] = b,
+            _ => validity[i] = false,
+        }
+    }
+    bool_vector(values, Some(validity))
+}
+
+fn time_fn<'b>(f: TimeFn, x: &Vector<'_>, n: usize) -> Vector<'b> {
+    let map = |v: i64| match f {
+        TimeFn::ToDate => v.div_euclid(MICROS_PER_DAY),
+        TimeFn::ToStartOfDay => v - v.rem_euclid(MICROS_PER_DAY),
+        TimeFn::ToStartOfHour => v - v.rem_euclid(MICROS_PER_HOUR),
+        TimeFn::ToStartOfMinute => v - v.rem_euclid(MICROS_PER_MINUTE),
+        TimeFn::DateToMicros => v.saturating_mul(MICROS_PER_DAY),
+    };
+    if let Vector::Const(c) = x {
+        return Vector::Const(match c {
+            Scalar::Int(v) => Scalar::Int(map(*v)),
+            _ => Scalar::Null,
+        });
+    }
+    let (values, validity) = x.ints(n);
+    Vector::Int {
+        values: Cow::Owned(values.iter().map(|&v| map(v)).collect()),
+        validity: validity.map(|c| Cow::Owned(c.into_owned())),
+    }
+}
+
+fn arith<'b>(op: ArithOp, float: bool, a: &Vector<'_>, b: &Vector<'_>, n: usize) -> Vector<'b> {
+    if float {
+        let (x, xv) = a.floats(n);
+        let (y, yv) = b.floats(n);
+        let values: Vec<f64> = x
+            .iter()
+            .zip(y.iter())
+            .map(|(&p, &q)| match op {
+                ArithOp::Add => p + q,
+                ArithOp::Sub => p - q,
+                ArithOp::Mul => p * q,
+                ArithOp::Div => p / q,
+                ArithOp::Mod => p % q,
+            })
+            .collect();
+        Vector::Float {
+            values: Cow::Owned(values),
+            validity: and_validity(xv.as_deref(), yv.as_deref()).map(Cow::Owned),
+        }
+    } else {
+        let (x, xv) = a.ints(n);
+        let (y, yv) = b.ints(n);
+        let mut validity = and_validity(xv.as_deref(), yv.as_deref());
+        let mut values = vec![0i64; n];
+        for i in 0..n {
+            let (p, q) = (x[i], y[i]);
+            values[i] = match op {
+                ArithOp::Add => p.wrapping_add(q),
+                ArithOp::Sub => p.wrapping_sub(q),
+                ArithOp::Mul => p.wrapping_mul(q),
+                ArithOp::Div | ArithOp::Mod => {
+                    if q == 0 {
+                        validity.get_or_insert_with(|| vec![true; n])[i] = false;
+                        0
+                    } else if op == ArithOp::Div {
+                        p.wrapping_div(q)
+                    } else {
+                        p.wrapping_rem(q)
+                    }
+                }
+            };
+        }
+        Vector::Int {
+            values: Cow::Owned(values),
+            validity: validity.map(Cow::Owned),
+        }
+    }
+}
+
+/// Three-valued AND/OR.
+fn kleene<'b>(is_and: bool, l: &Vector<'_>, r: &Vector<'_>, n: usize) -> Vector<'b> {
+    let (a, av) = l.ints(n);
+    let (b, bv) = r.ints(n);
+    let mut values = vec![false; n];
+    let mut validity = vec![true; n];
+    for i in 0..n {
+        let x = av.as_ref().is_none_or(|v| v[i]).then_some(a[i] != 0);
+        let y = bv.as_ref().is_none_or(|v| v[i]).then_some(b[i] != 0);
+        let out = if is_and {
+            match (x, y) {
+                (Some(false), _) | (_, Some(false)) => Some(false),
+                (Some(true), Some(true)) => Some(true),
+                _ => None,
+            }
+        } else {
+            match (x, y) {
+                (Some(true), _) | (_, Some(true)) => Some(true),
+                (Some(false), Some(false)) => Some(false),
+                _ => None,
+            }
+        };
+        match out {
+            Some(v) => values[i] = v,
+            None => validity[i] = false,
+        }
+    }
+    bool_vector(values, Some(validity))
+}

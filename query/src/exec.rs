@@ -1,0 +1,370 @@
+//! The executor: scans units on several threads (each with its own partial state), merges the
+//! partial states, then applies HAVING, ORDER BY, OFFSET/LIMIT and the output expressions.
+
+use std::cmp::Ordering;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering as AtomicOrdering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use ecomdash_storage::ColumnBatch;
+
+use crate::access::scan_spec;
+use crate::error::QueryError;
+use crate::eval::Evaluator;
+use crate::groupby::PartialAgg;
+use crate::materialize::to_batches;
+use crate::plan::{Input, OrderKey, SelectPlan, Shape};
+use crate::scalar_ops::{eval_row, is_true};
+use crate::source::{memory_units, BatchSource, BatchUnit};
+use crate::types::{DataType, Scalar};
+use crate::vector::{selection_of, Vector};
+use crate::{QueryLimits, QueryStats};
+
+/// Shared by all threads of one query: memory charged so far, the deadline, and a stop flag.
+pub(crate) struct Budget {
+    start: Instant,
+    memory_limit: u64,
+    time_limit_ms: u64,
+    used: AtomicU64,
+    stop: AtomicBool,
+}
+
+impl Budget {
+    pub(crate) fn new(limits: &QueryLimits) -> Budget {
+        Budget {
+            start: Instant::now(),
+            memory_limit: limits.memory_bytes,
+            time_limit_ms: limits.time_ms,
+            used: AtomicU64::new(0),
+            stop: AtomicBool::new(false),
+        }
+    }
+
+    pub(crate) fn charge(&self, bytes: usize) -> Result<(), QueryError> {
+        let total = self.used.fetch_add(bytes as u64, AtomicOrdering::Relaxed) + bytes as u64;
+        if total > self.memory_limit {
+            self.stop.store(true, AtomicOrdering::Relaxed);
+            return Err(QueryError::MemoryLimit {
+                limit_bytes: self.memory_limit,
+            });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn release(&self, bytes: usize) {
+        self.used.fetch_sub(
+            (bytes as u64).min(self.used.load(AtomicOrdering::Relaxed)),
+            AtomicOrdering::Relaxed,
+        );
+    }
+
+    pub(crate) fn check_time(&self) -> Result<(), QueryError> {
+        if self.start.elapsed().as_micros() > u128::from(self.time_limit_ms) * 1000 {
+            self.stop.store(true, AtomicOrdering::Relaxed);
+            return Err(QueryError::TimeLimit {
+                limit_ms: self.time_limit_ms,
+            });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn elapsed_ms(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+}
+
+/// A fully computed SELECT: typed columns and rows.
+pub(crate) struct Materialized {
+    pub columns: Vec<(String, DataType)>,
+    pub rows: Vec<Vec<Scalar>>,
+}
+
+/// Rows kept with their ORDER BY key values.
+type KeyedRow = (Vec<Scalar>, Vec<Scalar>);
+
+pub(crate) fn run_select(
+    plan: &SelectPlan,
+    source: &dyn BatchSource,
+    budget: &Budget,
+    threads: usize,
+    stats: &mut QueryStats,
+) -> Result<Materialized, QueryError> {
+    let units: Vec<Box<dyn BatchUnit>> = match &plan.input {
+        Input::Table(table) => {
+            let spec = scan_spec(plan, *table);
+            let planned = source.plan_scan(&spec)?;
+            stats.segments_scanned += planned.segments_scanned;
+            stats.segments_pruned += planned.segments_pruned;
+            planned.units
+        }
+        Input::Subquery(inner) => {
+            let m = run_select(inner, source, budget, threads, stats)?;
+            memory_units(to_batches(&m))
+        }
+    };
+    let counted = matches!(plan.input, Input::Table(_));
+    let rows = match &plan.shape {
+        Shape::Aggregate { keys, aggs } => {
+            let workers = scan(
+                &units,
+                budget,
+                threads,
+                stats,
+                counted,
+                || (Evaluator::default(), PartialAgg::new(keys.len(), aggs)),
+                |(eval, partial), batch| {
+                    let sel = select(eval, plan, batch)?;
+                    let n = batch.row_count;
+                    let key_vectors =
+                        keys.iter()
+                            .map(|k| eval.eval(k, batch))
+                            .collect::<Result<Vec<Vector<'_>>, _>>()?;
+                    let mut arg_vectors = Vec::with_capacity(aggs.len());
+                    for a in aggs {
+                        arg_vectors.push(
+                            a.args
+                                .iter()
+                                .map(|e| eval.eval(e, batch))
+                                .collect::<Result<Vec<_>, _>>()?,
+                        );
+                    }
+                    let bytes = partial.add_batch(&key_vectors, &arg_vectors, &sel, n);
+                    budget.charge(bytes)?;
+                    Ok(true)
+                },
+            )?;
+            let mut partials = workers.into_iter().map(|(_, p)| p);
+            let mut merged = partials
+                .next()
+                .unwrap_or_else(|| PartialAgg::new(keys.len(), aggs));
+            for p in partials {
+                merged.merge(p);
+            }
+            budget.check_time()?;
+            let mut keyed = Vec::with_capacity(merged.group_count());
+            for row in merged.finish() {
+                if plan
+                    .having
+                    .as_ref()
+                    .is_none_or(|h| is_true(&eval_row(h, &row)))
+                {
+                    keyed.push((order_values(&plan.order_by, &row), row));
+                }
+            }
+            keyed
+        }
+        Shape::Rows { slots } => {
+            let keep = plan.limit.map(|l| l.saturating_add(plan.offset) as usize);
+            let ordered = !plan.order_by.is_empty();
+            let collected = AtomicUsize::new(0);
+            let workers = scan(
+                &units,
+                budget,
+                threads,
+                stats,
+                counted,
+                || (Evaluator::default(), Vec::<KeyedRow>::new()),
+                |(eval, rows), batch| {
+                    let sel = select(eval, plan, batch)?;
+                    let vectors = slots
+                        .iter()
+                        .map(|s| eval.eval(s, batch))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    let mut bytes = 0;
+                    for &r in &sel {
+                        let row: Vec<Scalar> =
+                            vectors.iter().map(|v| v.scalar(r as usize)).collect();
+                        bytes += row_bytes(&row);
+                        rows.push((order_values(&plan.order_by, &row), row));
+                    }
+                    budget.charge(bytes)?;
+                    match keep {
+                        Some(k) if ordered => {
+                            if rows.len() >= (2 * k).max(1024) {
+                                let before: usize = rows.iter().map(|(_, r)| row_bytes(r)).sum();
+                                sort_rows(rows, &plan.order_by);
+                                rows.truncate(k);
+                                let after: usize = rows.iter().map(|(_, r)| row_bytes(r)).sum();
+                                budget.release(before - after);
+                            }
+                            Ok(true)
+                        }
+                        Some(k) => {
+                            let total =
+                                collected.fetch_add(sel.len(), AtomicOrdering::Relaxed) + sel.len();
+                            Ok(total < k)
+                        }
+                        None => Ok(true),
+                    }
+                },
+            )?;
+            workers.into_iter().flat_map(|(_, rows)| rows).collect()
+        }
+    };
+    let mut rows = rows;
+    if !plan.order_by.is_empty() {
+        sort_rows(&mut rows, &plan.order_by);
+    }
+    budget.check_time()?;
+    let offset = (plan.offset as usize).min(rows.len());
+    let end = plan.limit.map_or(rows.len(), |l| {
+        offset.saturating_add(l as usize).min(rows.len())
+    });
+    let rows = rows[offset..end]
+        .iter()
+        .map(|(_, row)| {
+            plan.outputs
+                .iter()
+                .map(|o| eval_row(&o.expr, row))
+                .collect()
+        })
+        .collect();
+    Ok(Materialized {
+        columns: plan
+            .outputs
+            .iter()
+            .map(|o| (o.name.clone(), o.expr.ty))
+            .collect(),
+        rows,
+    })
+}
+
+/// The filter's selection vector for one batch (all rows when there is no filter).
+fn select(
+    eval: &mut Evaluator,
+    plan: &SelectPlan,
+    batch: &ColumnBatch,
+) -> Result<Vec<u32>, QueryError> {
+    match &plan.filter {
+        None => Ok((0..batch.row_count as u32).collect()),
+        Some(f) => {
+            let v = eval.eval(f, batch)?;
+            Ok(selection_of(&v, batch.row_count))
+        }
+    }
+}
+
+fn row_bytes(row: &[Scalar]) -> usize {
+    row.iter()
+        .map(|s| match s {
+            Scalar::Str(t) => 40 + t.len(),
+            _ => 24,
+        })
+        .sum::<usize>()
+        + 48
+}
+
+fn order_values(order: &[OrderKey], row: &[Scalar]) -> Vec<Scalar> {
+    order.iter().map(|k| eval_row(&k.expr, row)).collect()
+}
+
+pub(crate) fn compare_keys(order: &[OrderKey], a: &[Scalar], b: &[Scalar]) -> Ordering {
+    for (k, (x, y)) in order.iter().zip(a.iter().zip(b)) {
+        let ord = match (x.is_null(), y.is_null()) {
+            (true, true) => Ordering::Equal,
+            (true, false) => {
+                if k.nulls_first {
+                    Ordering::Less
+                } else {
+                    Ordering::Greater
+                }
+            }
+            (false, true) => {
+                if k.nulls_first {
+                    Ordering::Greater
+                } else {
+                    Ordering::Less
+                }
+            }
+            (false, false) => {
+                let o = x.total_cmp(y);
+                if k.descending {
+                    o.reverse()
+                } else {
+                    o
+                }
+            }
+        };
+        if ord != Ordering::Equal {
+            return ord;
+        }
+    }
+    Ordering::Equal
+}
+
+fn sort_rows(rows: &mut [KeyedRow], order: &[OrderKey]) {
+    rows.sort_by(|a, b| compare_keys(order, &a.0, &b.0));
+}
+
+/// Runs `work` over every unit on up to `threads` threads, each with its own state from `make`.
+/// `work` returns false to stop the scan early (LIMIT reached).
+fn scan<W, M, F>(
+    units: &[Box<dyn BatchUnit>],
+    budget: &Budget,
+    threads: usize,
+    stats: &mut QueryStats,
+    counted: bool,
+    make: M,
+    work: F,
+) -> Result<Vec<W>, QueryError>
+where
+    W: Send,
+    M: Fn() -> W + Sync,
+    F: Fn(&mut W, &ColumnBatch) -> Result<bool, QueryError> + Sync,
+{
+    let next = AtomicUsize::new(0);
+    let done = AtomicBool::new(false);
+    let rows_read = AtomicU64::new(0);
+    let bytes_read = AtomicU64::new(0);
+    let threads = threads.clamp(1, units.len().max(1));
+    let run = || -> Result<W, QueryError> {
+        let mut state = make();
+        loop {
+            if done.load(AtomicOrdering::Relaxed) || budget.stop.load(AtomicOrdering::Relaxed) {
+                break;
+            }
+            let i = next.fetch_add(1, AtomicOrdering::Relaxed);
+            let Some(unit) = units.get(i) else { break };
+            budget.check_time()?;
+            let batch: Arc<ColumnBatch> = unit.read()?;
+            rows_read.fetch_add(unit.row_count() as u64, AtomicOrdering::Relaxed);
+            bytes_read.fetch_add(unit.bytes(), AtomicOrdering::Relaxed);
+            if !work(&mut state, &batch)? {
+                done.store(true, AtomicOrdering::Relaxed);
+            }
+        }
+        Ok(state)
+    };
+    let results: Vec<Result<W, QueryError>> = if threads == 1 {
+        vec![run()]
+    } else {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads).map(|_| s.spawn(run)).collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(QueryError::Storage("query worker thread panicked".into()))
+                    })
+                })
+                .collect()
+        })
+    };
+    if budget.stop.load(AtomicOrdering::Relaxed) {
+        // Prefer the error that stopped the query over workers that merely noticed.
+        for r in &results {
+            if let Err(e) = r {
+                return Err(e.clone());
+            }
+        }
+    }
+    let mut states = Vec::with_capacity(results.len());
+    for r in results {
+        states.push(r?);
+    }
+    if counted {
+        stats.rows_read += rows_read.load(AtomicOrdering::Relaxed);
+        stats.bytes_read += bytes_read.load(AtomicOrdering::Relaxed);
+    }
+    Ok(states)
+}

@@ -1,0 +1,193 @@
+//! Hash aggregation. Within a batch, rows are grouped on encoded keys (dictionary codes, raw
+//! integers); each new local key is resolved once to the thread's global group, keyed by value,
+//! so partial aggregates from batches with different dictionaries (segments, memtable) and from
+//! different threads merge by string value.
+
+use std::sync::Arc;
+
+use ecomdash_storage::StrDict;
+use rustc_hash::FxHashMap;
+
+use crate::agg::{float_bits, Acc, AggCtx, KeyValue};
+use crate::compile::MAX_GROUP_KEYS;
+use crate::plan::AggCall;
+use crate::types::Scalar;
+use crate::vector::Vector;
+
+/// Approximate bytes of one group's bookkeeping besides its accumulator slots.
+const GROUP_OVERHEAD_BYTES: usize = 64;
+
+type LocalKey = [u64; MAX_GROUP_KEYS + 1];
+
+pub(crate) struct PartialAgg {
+    key_count: usize,
+    groups: FxHashMap<Vec<KeyValue>, u32>,
+    group_keys: Vec<Vec<KeyValue>>,
+    accs: Vec<Acc>,
+    ctx: AggCtx,
+    /// Single string key: per dictionary, code → group id (`u32::MAX` = not yet resolved).
+    code_groups: FxHashMap<usize, (Arc<StrDict>, Vec<u32>)>,
+}
+
+impl PartialAgg {
+    pub(crate) fn new(key_count: usize, aggs: &[AggCall]) -> PartialAgg {
+        let mut p = PartialAgg {
+            key_count,
+            groups: FxHashMap::default(),
+            group_keys: Vec::new(),
+            accs: aggs.iter().map(Acc::new).collect(),
+            ctx: AggCtx::default(),
+            code_groups: FxHashMap::default(),
+        };
+        if key_count == 0 {
+            // Aggregates without GROUP BY return one row even over no input.
+            p.group_of(Vec::new());
+        }
+        p
+    }
+
+    pub(crate) fn group_count(&self) -> usize {
+        self.group_keys.len()
+    }
+
+    /// The group of a key, created if new. Returns (group id, bytes added).
+    fn group_of(&mut self, key: Vec<KeyValue>) -> (u32, usize) {
+        if let Some(&g) = self.groups.get(&key) {
+            return (g, 0);
+        }
+        let g = self.group_keys.len() as u32;
+        let mut bytes =
+            GROUP_OVERHEAD_BYTES + key.iter().map(|k| 24 + k.heap_bytes()).sum::<usize>();
+        self.group_keys.push(key.clone());
+        self.groups.insert(key, g);
+        for acc in &mut self.accs {
+            bytes += acc.grow(self.group_keys.len());
+        }
+        (g, bytes)
+    }
+
+    /// Aggregates the selected rows of one batch. Returns bytes added to this state.
+    pub(crate) fn add_batch(
+        &mut self,
+        keys: &[Vector<'_>],
+        args: &[Vec<Vector<'_>>],
+        sel: &[u32],
+        n: usize,
+    ) -> usize {
+        let (gids, mut bytes) = self.group_ids(keys, sel);
+        for (acc, acc_args) in self.accs.iter_mut().zip(args) {
+            bytes += acc.update(acc_args, sel, &gids, n, &mut self.ctx);
+        }
+        bytes
+    }
+
+    fn group_ids(&mut self, keys: &[Vector<'_>], sel: &[u32]) -> (Vec<u32>, usize) {
+        let mut bytes = 0;
+        if self.key_count == 0 {
+            return (vec![0; sel.len()], 0);
+        }
+        if let [Vector::Str {
+            dict,
+            codes,
+            validity,
+        }] = keys
+        {
+            let ptr = Arc::as_ptr(dict) as usize;
+            let mut map = match self.code_groups.remove(&ptr) {
+                Some((_, map)) => map,
+                None => {
+                    bytes += dict.len() * 4;
+                    vec![u32::MAX; dict.len()]
+                }
+            };
+            let mut null_group = None;
+            let mut gids = Vec::with_capacity(sel.len());
+            for &r in sel {
+                let r = r as usize;
+                let g = if validity.as_ref().is_none_or(|v| v[r]) {
+                    let code = codes[r] as usize;
+                    if map[code] == u32::MAX {
+                        let (g, b) =
+                            self.group_of(vec![KeyValue::Str(Arc::from(dict.get(codes[r])))]);
+                        bytes += b;
+                        map[code] = g;
+                    }
+                    map[code]
+                } else {
+                    *null_group.get_or_insert_with(|| {
+                        let (g, b) = self.group_of(vec![KeyValue::Null]);
+                        bytes += b;
+                        g
+                    })
+                };
+                gids.push(g);
+            }
+            self.code_groups.insert(ptr, (Arc::clone(dict), map));
+            return (gids, bytes);
+        }
+        let mut local: FxHashMap<LocalKey, u32> = FxHashMap::default();
+        let mut gids = Vec::with_capacity(sel.len());
+        for &r in sel {
+            let r = r as usize;
+            let mut encoded: LocalKey = [0; MAX_GROUP_KEYS + 1];
+            for (i, k) in keys.iter().enumerate() {
+                if k.is_valid(r) {
+                    encoded[i] = encode(k, r);
+                } else {
+                    encoded[MAX_GROUP_KEYS] |= 1 << i;
+                }
+            }
+            let g = match local.get(&encoded) {
+                Some(&g) => g,
+                None => {
+                    let key = keys
+                        .iter()
+                        .map(|k| KeyValue::from_scalar(&k.scalar(r)))
+                        .collect();
+                    let (g, b) = self.group_of(key);
+                    bytes += b;
+                    local.insert(encoded, g);
+                    g
+                }
+            };
+            gids.push(g);
+        }
+        (gids, bytes)
+    }
+
+    /// Folds another thread's partial state into this one.
+    pub(crate) fn merge(&mut self, other: PartialAgg) {
+        let mut map = Vec::with_capacity(other.group_keys.len());
+        for key in other.group_keys {
+            map.push(self.group_of(key).0);
+        }
+        for (mine, theirs) in self.accs.iter_mut().zip(other.accs) {
+            mine.merge(theirs, &map);
+        }
+    }
+
+    /// One row per group: key values, then aggregate results.
+    pub(crate) fn finish(mut self) -> Vec<Vec<Scalar>> {
+        let mut rows = Vec::with_capacity(self.group_keys.len());
+        for (g, key) in self.group_keys.iter().enumerate() {
+            let mut row: Vec<Scalar> = key.iter().map(KeyValue::to_scalar).collect();
+            for acc in &mut self.accs {
+                row.push(acc.finish(g));
+            }
+            rows.push(row);
+        }
+        rows
+    }
+}
+
+/// A row's key part within one batch: equal values give equal encodings (codes are per
+/// dictionary, and one batch has one dictionary per column).
+fn encode(v: &Vector<'_>, r: usize) -> u64 {
+    match v {
+        Vector::Int { values, .. } => values[r] as u64,
+        Vector::Float { values, .. } => float_bits(values[r]),
+        Vector::Bool { values, .. } => u64::from(values[r]),
+        Vector::Str { codes, .. } => u64::from(codes[r]),
+        Vector::Const(_) => 0,
+    }
+}

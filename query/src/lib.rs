@@ -1,0 +1,165 @@
+//! `ecomdash-query`: the SQL-lite dialect of EcomDash (ClickHouse names and semantics) and a
+//! vectorized executor over the store's column batches.
+//!
+//! [`parse_and_check`] turns SQL into a checked [`Query`] (errors name the column, function or
+//! syntax and its line and column); [`execute`] runs it against a [`BatchSource`] under
+//! [`QueryLimits`], restricted to the sites the caller's key may read. Execution is blocking CPU
+//! work: async callers run it on `spawn_blocking`.
+//!
+//! It is not an HTTP layer (the `ecomdash` daemon maps [`QueryError::code`] to status codes) and
+//! not a storage engine: it reads whatever units the source plans and applies every predicate
+//! itself, treating the source's pruning as a hint.
+
+mod access;
+mod agg;
+mod compile;
+mod compile_expr;
+mod error;
+mod eval;
+mod exec;
+mod funnel;
+mod groupby;
+mod hll;
+mod like;
+mod materialize;
+mod plan;
+mod scalar_ops;
+mod source;
+mod types;
+mod vector;
+
+use serde::Serialize;
+
+pub use error::{Position, QueryError};
+pub use source::{BatchSource, BatchUnit, MemorySource, ScanSpec, ScanUnits};
+pub use types::{DataType, Scalar};
+
+/// A parsed and checked query, ready to run any number of times.
+#[derive(Clone, Debug)]
+pub struct Query {
+    plan: plan::SelectPlan,
+}
+
+impl Query {
+    /// Names and types of the result columns.
+    pub fn columns(&self) -> Vec<ResultColumn> {
+        self.plan
+            .outputs
+            .iter()
+            .map(|o| ResultColumn {
+                name: o.name.clone(),
+                ty: o.expr.ty.name().to_string(),
+            })
+            .collect()
+    }
+
+    /// The scan the query would ask of the store for the given sites (for tests and EXPLAIN-like
+    /// diagnostics).
+    pub fn scan_spec(&self, allowed_sites: &[String]) -> Option<ScanSpec> {
+        let mut plan = self.plan.clone();
+        access::restrict_to_sites(&mut plan, allowed_sites);
+        let base = access::base_plan(&plan);
+        match base.input {
+            plan::Input::Table(t) => Some(access::scan_spec(base, t)),
+            plan::Input::Subquery(_) => None,
+        }
+    }
+}
+
+/// Limits one query runs under; exceeding one stops the query with an error.
+#[derive(Clone, Debug)]
+pub struct QueryLimits {
+    /// Bytes of query state (groups, distinct sets, sketches, buffered rows).
+    pub memory_bytes: u64,
+    pub time_ms: u64,
+    /// Threads that scan units in parallel.
+    pub threads: usize,
+}
+
+impl Default for QueryLimits {
+    fn default() -> QueryLimits {
+        QueryLimits {
+            memory_bytes: 1 << 30,
+            time_ms: 30_000,
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ResultColumn {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub ty: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct QueryStats {
+    pub rows_read: u64,
+    pub bytes_read: u64,
+    pub segments_scanned: u64,
+    pub segments_pruned: u64,
+    pub elapsed_ms: u64,
+}
+
+/// What `POST /api/v1/query` returns.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct QueryResult {
+    pub columns: Vec<ResultColumn>,
+    /// Values as JSON: numbers, strings, booleans, null; dates and times as ClickHouse prints
+    /// them (`2026-01-01`, `2026-01-01 10:00:00`, `2026-01-01 10:00:00.123456`).
+    pub rows: Vec<Vec<serde_json::Value>>,
+    pub stats: QueryStats,
+}
+
+/// Parses SQL and checks it against the dialect and the table schemas.
+pub fn parse_and_check(sql: &str) -> Result<Query, QueryError> {
+    Ok(Query {
+        plan: compile::compile_sql(sql)?,
+    })
+}
+
+/// Runs a query over `source`, seeing only rows whose site is in `allowed_sites`. A query whose
+/// WHERE names a site outside `allowed_sites` fails with [`QueryError::SiteForbidden`].
+pub fn execute(
+    query: &Query,
+    source: &dyn BatchSource,
+    limits: &QueryLimits,
+    allowed_sites: &[String],
+) -> Result<QueryResult, QueryError> {
+    if let Some(site) = access::named_sites(&query.plan)
+        .into_iter()
+        .find(|s| !allowed_sites.contains(s))
+    {
+        return Err(QueryError::SiteForbidden { site });
+    }
+    let mut plan = query.plan.clone();
+    access::restrict_to_sites(&mut plan, allowed_sites);
+    let budget = exec::Budget::new(limits);
+    let mut stats = QueryStats::default();
+    let m = exec::run_select(&plan, source, &budget, limits.threads, &mut stats)?;
+    stats.elapsed_ms = budget.elapsed_ms();
+    let columns = m
+        .columns
+        .iter()
+        .map(|(name, ty)| ResultColumn {
+            name: name.clone(),
+            ty: ty.name().to_string(),
+        })
+        .collect();
+    let rows = m
+        .rows
+        .iter()
+        .map(|row| {
+            row.iter()
+                .zip(&m.columns)
+                .map(|(v, (_, ty))| v.to_json(*ty))
+                .collect()
+        })
+        .collect();
+    Ok(QueryResult {
+        columns,
+        rows,
+        stats,
+    })
+}
