@@ -11,9 +11,21 @@ use crate::schema::ColumnType;
 /// Builds one column, interning strings into a per-builder dictionary.
 #[derive(Debug)]
 pub(crate) enum ColumnBuilder {
-    Int { values: Vec<i64>, validity: Vec<bool>, nulls: usize },
-    Float { values: Vec<f64>, validity: Vec<bool>, nulls: usize },
-    Bool { values: Vec<bool>, validity: Vec<bool>, nulls: usize },
+    Int {
+        values: Vec<i64>,
+        validity: Vec<bool>,
+        nulls: usize,
+    },
+    Float {
+        values: Vec<f64>,
+        validity: Vec<bool>,
+        nulls: usize,
+    },
+    Bool {
+        values: Vec<bool>,
+        validity: Vec<bool>,
+        nulls: usize,
+    },
     Str {
         dict: StrDict,
         index: HashMap<String, u32>,
@@ -55,19 +67,49 @@ impl ColumnBuilder {
     /// null. Returns the approximate heap bytes added.
     pub(crate) fn push(&mut self, value: Value<'_>) -> usize {
         match self {
-            ColumnBuilder::Int { values, validity, nulls } => {
-                let v = if let Value::Int(v) = value { Some(v) } else { None };
+            ColumnBuilder::Int {
+                values,
+                validity,
+                nulls,
+            } => {
+                let v = if let Value::Int(v) = value {
+                    Some(v)
+                } else {
+                    None
+                };
                 push_plain(values, validity, nulls, v) + 8
             }
-            ColumnBuilder::Float { values, validity, nulls } => {
-                let v = if let Value::Float(v) = value { Some(v) } else { None };
+            ColumnBuilder::Float {
+                values,
+                validity,
+                nulls,
+            } => {
+                let v = if let Value::Float(v) = value {
+                    Some(v)
+                } else {
+                    None
+                };
                 push_plain(values, validity, nulls, v) + 8
             }
-            ColumnBuilder::Bool { values, validity, nulls } => {
-                let v = if let Value::Bool(v) = value { Some(v) } else { None };
+            ColumnBuilder::Bool {
+                values,
+                validity,
+                nulls,
+            } => {
+                let v = if let Value::Bool(v) = value {
+                    Some(v)
+                } else {
+                    None
+                };
                 push_plain(values, validity, nulls, v) + 1
             }
-            ColumnBuilder::Str { dict, index, codes, validity, nulls } => {
+            ColumnBuilder::Str {
+                dict,
+                index,
+                codes,
+                validity,
+                nulls,
+            } => {
                 let Value::Str(s) = value else {
                     return push_plain(codes, validity, nulls, None) + 4;
                 };
@@ -93,19 +135,37 @@ impl ColumnBuilder {
             (nulls > 0).then_some(validity)
         }
         match self {
-            ColumnBuilder::Int { values, validity, nulls } => ColumnVec::Int {
+            ColumnBuilder::Int {
+                values,
+                validity,
+                nulls,
+            } => ColumnVec::Int {
                 values,
                 validity: mask(validity, nulls),
             },
-            ColumnBuilder::Float { values, validity, nulls } => ColumnVec::Float {
+            ColumnBuilder::Float {
+                values,
+                validity,
+                nulls,
+            } => ColumnVec::Float {
                 values,
                 validity: mask(validity, nulls),
             },
-            ColumnBuilder::Bool { values, validity, nulls } => ColumnVec::Bool {
+            ColumnBuilder::Bool {
+                values,
+                validity,
+                nulls,
+            } => ColumnVec::Bool {
                 values,
                 validity: mask(validity, nulls),
             },
-            ColumnBuilder::Str { dict, codes, validity, nulls, .. } => ColumnVec::Str {
+            ColumnBuilder::Str {
+                dict,
+                codes,
+                validity,
+                nulls,
+                ..
+            } => ColumnVec::Str {
                 dict: Arc::new(dict),
                 codes,
                 validity: mask(validity, nulls),
@@ -242,9 +302,17 @@ mod tests {
         let got: Vec<Value<'_>> = (0..5).map(|r| all.columns[0].value(r)).collect();
         assert_eq!(
             got,
-            [Value::Str("x"), Value::Null, Value::Str("x"), Value::Str("y"), Value::Str("x")]
+            [
+                Value::Str("x"),
+                Value::Null,
+                Value::Str("x"),
+                Value::Str("y"),
+                Value::Str("x")
+            ]
         );
-        let ColumnVec::Str { dict, .. } = &all.columns[0] else { panic!() };
+        let ColumnVec::Str { dict, .. } = &all.columns[0] else {
+            panic!()
+        };
         assert_eq!(dict.len(), 2);
         let kept = filter(&all, &[false, true, false, true, false]);
         assert_eq!(kept.row_count, 2);

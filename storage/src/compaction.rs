@@ -50,7 +50,10 @@ pub(crate) fn run_compactor(shared: Arc<Shared>, rx: Receiver<CompactMsg>) {
 
 /// Merges, in every partition with at least `min_segments` small segments, the oldest small
 /// segments (up to [`COMPACTION_MAX_ROWS`] rows) into one.
-pub(crate) fn compact(shared: &Shared, min_segments: usize) -> Result<CompactionReport, StoreError> {
+pub(crate) fn compact(
+    shared: &Shared,
+    min_segments: usize,
+) -> Result<CompactionReport, StoreError> {
     let _maintenance = shared.maintenance.lock();
     let small = shared.config.compaction_small_segment_bytes;
     let mut groups: BTreeMap<(Table, String, i32), Vec<Arc<LiveSegment>>> = BTreeMap::new();

@@ -152,7 +152,11 @@ impl DedupWindow {
         let mut values = Vec::with_capacity(schema.len());
         while let Ok(true) = reader.next_row(&mut values) {
             if let Value::Str(id) = values[id_col] {
-                let site = if let Value::Str(s) = values[schema.site_column] { s } else { "" };
+                let site = if let Value::Str(s) = values[schema.site_column] {
+                    s
+                } else {
+                    ""
+                };
                 self.check_and_insert(site, id, arrival_us);
             }
         }
@@ -169,7 +173,11 @@ impl DedupWindow {
         };
         for row in 0..batch.row_count {
             if let Value::Str(id) = ids.value(row) {
-                let site = if let Value::Str(s) = sites.value(row) { s } else { "" };
+                let site = if let Value::Str(s) = sites.value(row) {
+                    s
+                } else {
+                    ""
+                };
                 self.check_and_insert(site, id, arrival_us);
             }
         }
@@ -215,7 +223,11 @@ mod tests {
         assert_eq!(dropped, 1);
         w.rollback();
         let (kept, dropped) = w.filter(events(&["a", "b"]), 2);
-        assert_eq!((kept.row_count(), dropped), (1, 1), "b was rolled back, a was committed");
+        assert_eq!(
+            (kept.row_count(), dropped),
+            (1, 1),
+            "b was rolled back, a was committed"
+        );
     }
 
     #[test]

@@ -38,6 +38,16 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Converts a segment error, turning ENOSPC into [`StoreError::DiskFull`].
+    pub(crate) fn from_segment(error: SegmentError) -> StoreError {
+        match error {
+            SegmentError::Io { path, source } if is_disk_full(&source) => {
+                StoreError::DiskFull { path }
+            }
+            other => StoreError::Segment(other),
+        }
+    }
+
     /// Wraps an io error with the path it happened on, turning ENOSPC into [`StoreError::DiskFull`].
     pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> StoreError {
         let path = path.into();

@@ -128,7 +128,8 @@ fn flush_one(shared: &Shared, frozen: &Arc<FrozenMemtable>) -> Result<(), StoreE
                 }
             };
             let path = shared.segment_path(&name);
-            failpoints::check(failpoints::SEGMENT_WRITE).map_err(|e| segment_io(&path, e))?;
+            failpoints::check(failpoints::SEGMENT_WRITE)
+                .map_err(|e| StoreError::from_segment(segment_io(&path, e)))?;
             let meta = write_segment(
                 &shared.segments_dir,
                 &name,
@@ -136,8 +137,9 @@ fn flush_one(shared: &Shared, frozen: &Arc<FrozenMemtable>) -> Result<(), StoreE
                 &key.site,
                 key.day,
                 batch,
-            )?;
-            let segment = Segment::open(&path)?;
+            )
+            .map_err(StoreError::from_segment)?;
+            let segment = Segment::open(&path).map_err(StoreError::from_segment)?;
             written.push(Arc::new(LiveSegment {
                 entry: entry_from(&name, &meta, created_us),
                 table: key.table,

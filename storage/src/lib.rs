@@ -7,18 +7,47 @@
 //! Layout of the crate:
 //! - [`schema`]: the `events` and `sessions` column lists, as data;
 //! - [`row`]: the row codec used by appends and WAL records;
-//! - [`column`]: in-memory column vectors that scans yield.
+//! - [`column`]: in-memory column vectors that scans yield;
+//! - [`Store`] (`store.rs`, `writer.rs`, `flush.rs`, `recovery.rs`): open/append/flush/close,
+//!   the WAL writer thread with group commit, the flusher thread and recovery;
+//! - [`wal`], [`manifest`]: the write-ahead log and the manifest (docs/format-wal-manifest.md);
+//! - `memtable.rs`, `dedup.rs`: rows not yet in segments and the idempotency window;
+//! - [`Snapshot`] (`snapshot.rs`): consistent views and the scan API;
+//! - `compaction.rs`, `retention.rs`: segment merging, retention and erasure;
+//! - [`failpoints`]: fault injection behind the `failpoints` feature.
 
+mod batch;
 pub mod column;
+mod compaction;
+mod config;
+mod dedup;
 pub mod encoding;
+mod error;
+pub mod failpoints;
+mod flush;
+pub mod manifest;
+mod memtable;
 mod mmap;
 pub mod row;
+mod recovery;
+mod retention;
 pub mod schema;
 pub mod segment;
+mod snapshot;
+mod store;
+pub mod wal;
+mod writer;
 
 pub use column::{ColumnBatch, ColumnVec, StrDict};
+pub use compaction::CompactionReport;
+pub use config::{Durability, StoreConfig};
+pub use error::{AppendError, ScanError, StoreError};
+pub use memtable::{day_of, MICROS_PER_DAY};
+pub use retention::{EraseReport, RetentionReport};
 pub use row::{RowBuf, RowError, RowReader, Value};
 pub use schema::{ColumnDef, ColumnType, Schema, Table};
+pub use snapshot::{ScanPlan, ScanRequest, ScanUnit, Snapshot};
+pub use store::{AppendReceipt, AppendTicket, Store, StoreStats, APPEND_QUEUE_CAPACITY};
 pub use segment::{
     write_segment, write_segment_with, Segment, SegmentError, SegmentMeta, SortOrder, WriteOptions,
     Zone,

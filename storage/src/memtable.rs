@@ -248,7 +248,8 @@ mod tests {
     fn rows_are_partitioned_by_site_and_day() {
         let mut m = Memtable::default();
         m.insert(1, &event(5, "a.com", "/")).unwrap();
-        m.insert(2, &event(MICROS_PER_DAY + 5, "a.com", "/x")).unwrap();
+        m.insert(2, &event(MICROS_PER_DAY + 5, "a.com", "/x"))
+            .unwrap();
         m.insert(3, &event(7, "b.com", "/")).unwrap();
         m.insert(4, &event(-1, "a.com", "/")).unwrap();
         assert_eq!(m.rows(), 4);
@@ -262,7 +263,12 @@ mod tests {
             .collect();
         assert_eq!(
             keys,
-            [("a.com".into(), -1), ("a.com".into(), 0), ("a.com".into(), 1), ("b.com".into(), 0)]
+            [
+                ("a.com".into(), -1),
+                ("a.com".into(), 0),
+                ("a.com".into(), 1),
+                ("b.com".into(), 0)
+            ]
         );
     }
 
@@ -270,13 +276,17 @@ mod tests {
     fn snapshots_seal_and_keep_earlier_batches() {
         let mut m = Memtable::default();
         for i in 0..(MEMTABLE_BATCH_ROWS + 10) {
-            m.insert(i as u64 + 1, &event(i as i64, "a.com", "/p")).unwrap();
+            m.insert(i as u64 + 1, &event(i as i64, "a.com", "/p"))
+                .unwrap();
         }
         let snap = m.snapshot();
         assert_eq!(snap.len(), 2);
         assert_eq!(snap[0].batch.row_count, MEMTABLE_BATCH_ROWS);
         assert_eq!(snap[1].batch.row_count, 10);
-        assert_eq!(snap[1].time_range, Some((MEMTABLE_BATCH_ROWS as i64, MEMTABLE_BATCH_ROWS as i64 + 9)));
+        assert_eq!(
+            snap[1].time_range,
+            Some((MEMTABLE_BATCH_ROWS as i64, MEMTABLE_BATCH_ROWS as i64 + 9))
+        );
         m.insert(99_999, &event(1, "a.com", "/q")).unwrap();
         assert_eq!(m.snapshot().len(), 3);
         assert_eq!(snap[1].batch.row_count, 10, "old snapshot is unchanged");

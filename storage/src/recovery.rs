@@ -79,7 +79,13 @@ pub(crate) fn open(dir: &Path, config: StoreConfig) -> Result<Opened, StoreError
     remember_recent_segments(&mut dedup, &segments, config.dedup_window_ms);
     let mut memtable = Memtable::default();
     let checkpoint = manifest.checkpoint_lsn;
-    let last_lsn = replay_wal(&wal_dir, &quarantine_dir, checkpoint, &mut memtable, &mut dedup)?;
+    let last_lsn = replay_wal(
+        &wal_dir,
+        &quarantine_dir,
+        checkpoint,
+        &mut memtable,
+        &mut dedup,
+    )?;
     dedup.commit();
     let next_lsn = last_lsn + 1;
 
@@ -173,8 +179,12 @@ pub(crate) fn quarantine_file(path: &Path, quarantine_dir: &Path, reason: &str) 
         n += 1;
     }
     match fs::rename(path, &target) {
-        Ok(()) => error!(file = %path.display(), quarantined_as = %target.display(), reason, "corrupt segment quarantined"),
-        Err(e) => error!(file = %path.display(), reason, error = %e, "corrupt segment could not be moved to quarantine, skipping it"),
+        Ok(()) => {
+            error!(file = %path.display(), quarantined_as = %target.display(), reason, "corrupt segment quarantined")
+        }
+        Err(e) => {
+            error!(file = %path.display(), reason, error = %e, "corrupt segment could not be moved to quarantine, skipping it")
+        }
     }
 }
 
@@ -197,7 +207,11 @@ fn remove_leftovers(segments_dir: &Path, live: &[Arc<LiveSegment>]) {
     }
 }
 
-fn remember_recent_segments(dedup: &mut DedupWindow, segments: &[Arc<LiveSegment>], window_ms: u64) {
+fn remember_recent_segments(
+    dedup: &mut DedupWindow,
+    segments: &[Arc<LiveSegment>],
+    window_ms: u64,
+) {
     if window_ms == 0 {
         return;
     }
@@ -205,7 +219,8 @@ fn remember_recent_segments(dedup: &mut DedupWindow, segments: &[Arc<LiveSegment
     let Some(id_col) = event_id_column(schema) else {
         return;
     };
-    let cutoff = now_us().saturating_sub(i64::try_from(window_ms.saturating_mul(1000)).unwrap_or(i64::MAX));
+    let cutoff =
+        now_us().saturating_sub(i64::try_from(window_ms.saturating_mul(1000)).unwrap_or(i64::MAX));
     let mut recent: Vec<&Arc<LiveSegment>> = segments
         .iter()
         .filter(|s| s.table == Table::Events && s.entry.created_us >= cutoff)
@@ -213,12 +228,11 @@ fn remember_recent_segments(dedup: &mut DedupWindow, segments: &[Arc<LiveSegment
     recent.sort_by_key(|s| s.entry.created_us);
     for seg in recent {
         for chunk in 0..seg.segment.chunk_count() {
-            match seg
-                .segment
-                .read_chunk(chunk, &[schema.site_column, id_col])
-            {
+            match seg.segment.read_chunk(chunk, &[schema.site_column, id_col]) {
                 Ok(batch) => dedup.remember_batch(schema, &batch, seg.entry.created_us),
-                Err(e) => warn!(file = %seg.entry.file, error = %e, "cannot read event ids for the dedup window"),
+                Err(e) => {
+                    warn!(file = %seg.entry.file, error = %e, "cannot read event ids for the dedup window")
+                }
             }
         }
     }
@@ -244,7 +258,8 @@ fn replay_wal(
             let copy = &bytes[start..start + region.len as usize];
             let name = format!(
                 "{}.at-{}.corrupt",
-                path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+                path.file_name()
+                    .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
                 region.offset
             );
             let target = quarantine_dir.join(name);

@@ -87,11 +87,12 @@ pub(crate) fn erase(
     let result = (|| -> Result<(), StoreError> {
         for seg in &candidates {
             let schema = seg.table.schema();
-            let id_columns: Vec<(usize, &HashSet<&str>)> = [("visitor_id", &visitors), ("user_id", &users)]
-                .into_iter()
-                .filter_map(|(name, set)| schema.index_of(name).map(|c| (c, set)))
-                .filter(|(_, set)| !set.is_empty())
-                .collect();
+            let id_columns: Vec<(usize, &HashSet<&str>)> =
+                [("visitor_id", &visitors), ("user_id", &users)]
+                    .into_iter()
+                    .filter_map(|(name, set)| schema.index_of(name).map(|c| (c, set)))
+                    .filter(|(_, set)| !set.is_empty())
+                    .collect();
             if id_columns.is_empty() {
                 continue;
             }
@@ -157,7 +158,12 @@ pub(crate) fn erase(
     }
     remove_segment_files(shared, &replaced);
     if report.rows_erased > 0 {
-        info!(site, rows = report.rows_erased, segments = report.segments_rewritten, "rows erased");
+        info!(
+            site,
+            rows = report.rows_erased,
+            segments = report.segments_rewritten,
+            "rows erased"
+        );
     }
     Ok(report)
 }

@@ -159,7 +159,10 @@ fn zone_may_match(zone: Option<Zone>, range: (i64, i64)) -> bool {
 }
 
 impl Snapshot {
-    pub(crate) fn new(segments: Vec<Arc<LiveSegment>>, memtable: Vec<Arc<FrozenBatch>>) -> Snapshot {
+    pub(crate) fn new(
+        segments: Vec<Arc<LiveSegment>>,
+        memtable: Vec<Arc<FrozenBatch>>,
+    ) -> Snapshot {
         Snapshot {
             inner: Arc::new(SnapshotInner { segments, memtable }),
         }
@@ -189,9 +192,9 @@ impl Snapshot {
         };
         for seg in self.inner.segments.iter().filter(|s| s.table == req.table) {
             let entry = &seg.entry;
-            let in_time = req
-                .time_range
-                .is_none_or(|range| entry.row_count > 0 && overlaps(entry.min_ts, entry.max_ts, range));
+            let in_time = req.time_range.is_none_or(|range| {
+                entry.row_count > 0 && overlaps(entry.min_ts, entry.max_ts, range)
+            });
             if !site_ok(&entry.site) || !in_time {
                 plan.segments_pruned += 1;
                 continue;
@@ -226,7 +229,12 @@ impl Snapshot {
                 plan.segments_pruned += 1;
             }
         }
-        for frozen in self.inner.memtable.iter().filter(|b| b.key.table == req.table) {
+        for frozen in self
+            .inner
+            .memtable
+            .iter()
+            .filter(|b| b.key.table == req.table)
+        {
             let in_time = req.time_range.is_none_or(|range| {
                 frozen
                     .time_range

@@ -282,7 +282,11 @@ impl Store {
             }));
         }
         let (reply, rx) = oneshot::channel();
-        match self.inner.writer_tx.try_send(WriterMsg::Append { rows, reply }) {
+        match self
+            .inner
+            .writer_tx
+            .try_send(WriterMsg::Append { rows, reply })
+        {
             Ok(()) => AppendTicket {
                 state: TicketState::Waiting(rx),
             },

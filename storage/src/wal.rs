@@ -276,10 +276,9 @@ impl WalWriter {
     /// partial frame never sits in front of later frames.
     pub fn append(&mut self, frame: &[u8]) -> io::Result<()> {
         let result = failpoints::check(failpoints::WAL_WRITE)
-            .map_err(|e| {
+            .inspect_err(|_| {
                 // Simulate a short write before the failure, as a full disk does.
                 let _ = self.file.write_all(&frame[..frame.len() / 2]);
-                e
             })
             .and_then(|()| self.file.write_all(frame));
         match result {

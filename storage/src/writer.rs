@@ -228,7 +228,10 @@ impl Writer {
             }
         };
         if self.shared.poisoned.load(Ordering::Acquire) || self.state.wal.is_broken() {
-            fail_all(group.into_iter().map(|g| g.1).collect(), AppendError::Poisoned);
+            fail_all(
+                group.into_iter().map(|g| g.1).collect(),
+                AppendError::Poisoned,
+            );
             return;
         }
         let arrival_us = now_us();
@@ -266,7 +269,10 @@ impl Writer {
                 Durability::Fsync => {
                     if !self.sync() {
                         self.state.dedup.rollback();
-                        fail_all(replies.into_iter().map(|r| r.0).collect(), AppendError::Poisoned);
+                        fail_all(
+                            replies.into_iter().map(|r| r.0).collect(),
+                            AppendError::Poisoned,
+                        );
                         return;
                     }
                 }
@@ -291,7 +297,8 @@ impl Writer {
         self.state.dedup.commit();
         let c = &self.shared.counters;
         for (reply, rows_written, rows_deduplicated) in replies {
-            c.rows_written.fetch_add(rows_written as u64, Ordering::Relaxed);
+            c.rows_written
+                .fetch_add(rows_written as u64, Ordering::Relaxed);
             c.rows_deduplicated
                 .fetch_add(rows_deduplicated as u64, Ordering::Relaxed);
             let _ = reply.send(Ok(AppendReceipt {

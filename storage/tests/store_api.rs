@@ -12,7 +12,14 @@ use ecomdash_storage::{
 /// `n` events sorted as `scan_events` returns them.
 fn evs(site: &str, prefix: &str, n: usize, ts0: i64) -> Vec<Ev> {
     let mut out: Vec<Ev> = (0..n)
-        .map(|i| Ev::new(site, &format!("{prefix}{i}"), ts0 + i as i64, &format!("v{}", i % 5)))
+        .map(|i| {
+            Ev::new(
+                site,
+                &format!("{prefix}{i}"),
+                ts0 + i as i64,
+                &format!("v{}", i % 5),
+            )
+        })
         .collect();
     out.sort();
     out
@@ -29,7 +36,10 @@ fn appended_rows_are_visible_before_and_after_flush_and_reopen() {
     assert_eq!(store.stats().memtable_rows, 50);
     store.flush().unwrap();
     let stats = store.stats();
-    assert_eq!((stats.memtable_rows, stats.segment_count, stats.segment_rows), (0, 1, 50));
+    assert_eq!(
+        (stats.memtable_rows, stats.segment_count, stats.segment_rows),
+        (0, 1, 50)
+    );
     assert!(stats.fsync_count >= 1);
     assert_eq!(scan_events(&store), a);
     let b = evs("b.com", "b", 10, DAY0_US + MICROS_PER_DAY);
@@ -80,11 +90,18 @@ fn duplicate_event_ids_are_stored_once_also_across_restarts() {
     let other = evs("b.com", "e", 1, DAY0_US);
     assert_eq!(store.append(rows(&other)).wait().unwrap().rows_written, 1);
     store.flush().unwrap();
-    store.append(rows(&evs("a.com", "w", 3, DAY0_US))).wait().unwrap();
+    store
+        .append(rows(&evs("a.com", "w", 3, DAY0_US)))
+        .wait()
+        .unwrap();
     drop(store);
     // Rebuilt from segments (e*) and the WAL (w*).
     let store = Store::open(dir.path(), config).unwrap();
-    let retry = [a[3].clone(), Ev::new("a.com", "w1", 0, "v"), Ev::new("a.com", "new", 0, "v")];
+    let retry = [
+        a[3].clone(),
+        Ev::new("a.com", "w1", 0, "v"),
+        Ev::new("a.com", "new", 0, "v"),
+    ];
     let receipt = store.append(rows(&retry)).wait().unwrap();
     assert_eq!((receipt.rows_written, receipt.rows_deduplicated), (1, 2));
     let counts = id_counts(&scan_events(&store));
@@ -127,10 +144,13 @@ fn retention_drops_old_partitions_and_erasure_removes_rows() {
 #[test]
 fn compaction_merges_small_segments_of_a_partition() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), StoreConfig {
-        compaction_min_segments: 100,
-        ..small_config()
-    })
+    let store = Store::open(
+        dir.path(),
+        StoreConfig {
+            compaction_min_segments: 100,
+            ..small_config()
+        },
+    )
     .unwrap();
     let mut all = Vec::new();
     for round in 0..4 {
@@ -139,14 +159,25 @@ fn compaction_merges_small_segments_of_a_partition() {
         store.flush().unwrap();
         all.extend(batch);
     }
-    store.append(rows(&evs("b.com", "b", 3, DAY0_US))).wait().unwrap();
+    store
+        .append(rows(&evs("b.com", "b", 3, DAY0_US)))
+        .wait()
+        .unwrap();
     store.flush().unwrap();
     all.extend(evs("b.com", "b", 3, DAY0_US));
     all.sort();
     assert_eq!(store.stats().segment_count, 5);
     let snapshot_before = store.snapshot();
     let report = store.compact().unwrap();
-    assert_eq!((report.partitions, report.segments_in, report.segments_out, report.rows), (1, 4, 1, 120));
+    assert_eq!(
+        (
+            report.partitions,
+            report.segments_in,
+            report.segments_out,
+            report.rows
+        ),
+        (1, 4, 1, 120)
+    );
     assert_eq!(store.stats().segment_count, 2);
     assert_eq!(scan_events(&store), all);
     // The old snapshot still reads the deleted input files.
@@ -161,15 +192,27 @@ fn compaction_merges_small_segments_of_a_partition() {
 fn scan_plans_prune_by_site_time_and_zone_maps() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), small_config()).unwrap();
-    store.append(rows(&evs("a.com", "a", 10, DAY0_US))).wait().unwrap();
-    store.append(rows(&evs("b.com", "b", 10, DAY0_US + MICROS_PER_DAY))).wait().unwrap();
+    store
+        .append(rows(&evs("a.com", "a", 10, DAY0_US)))
+        .wait()
+        .unwrap();
+    store
+        .append(rows(&evs("b.com", "b", 10, DAY0_US + MICROS_PER_DAY)))
+        .wait()
+        .unwrap();
     store.flush().unwrap();
-    store.append(rows(&evs("a.com", "m", 5, DAY0_US + 2 * MICROS_PER_DAY))).wait().unwrap();
+    store
+        .append(rows(&evs("a.com", "m", 5, DAY0_US + 2 * MICROS_PER_DAY)))
+        .wait()
+        .unwrap();
     let snap = store.snapshot();
     let ts_col = Table::Events.schema().time_column;
     let mut req = ScanRequest::new(Table::Events, vec![ts_col]);
     let all = snap.plan_scan(&req);
-    assert_eq!((all.units.len(), all.segments_scanned, all.segments_pruned), (3, 2, 0));
+    assert_eq!(
+        (all.units.len(), all.segments_scanned, all.segments_pruned),
+        (3, 2, 0)
+    );
     req.sites = Some(vec!["a.com".into()]);
     let a = snap.plan_scan(&req);
     assert_eq!((a.units.len(), a.segments_pruned), (2, 1));
@@ -183,7 +226,11 @@ fn scan_plans_prune_by_site_time_and_zone_maps() {
     let screen = Table::Events.schema().index_of("screen_w").unwrap();
     req.int_ranges = vec![(screen, 0, 100)];
     let pruned = snap.plan_scan(&req);
-    assert_eq!((pruned.segments_pruned, pruned.units.len()), (2, 1), "memtable is never pruned by int ranges");
+    assert_eq!(
+        (pruned.segments_pruned, pruned.units.len()),
+        (2, 1),
+        "memtable is never pruned by int ranges"
+    );
     let sessions = snap.plan_scan(&ScanRequest::new(Table::Sessions, vec![0]));
     assert!(sessions.units.is_empty());
     assert!(all.units.iter().all(|u| u.bytes() > 0));
@@ -212,6 +259,9 @@ fn durability_modes_all_recover_after_a_drop() {
 async fn tickets_can_be_awaited() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), small_config()).unwrap();
-    let receipt = store.append(rows(&evs("a.com", "a", 3, DAY0_US))).await.unwrap();
+    let receipt = store
+        .append(rows(&evs("a.com", "a", 3, DAY0_US)))
+        .await
+        .unwrap();
     assert_eq!(receipt.rows_written, 3);
 }

@@ -75,7 +75,10 @@ pub fn small_config() -> StoreConfig {
 pub fn scan_events(store: &Store) -> Vec<Ev> {
     let schema = Table::Events.schema();
     let names = ["site", "event_id", "ts", "visitor_id", "user_id", "path"];
-    let cols: Vec<usize> = names.iter().map(|n| schema.index_of(n).expect("column")).collect();
+    let cols: Vec<usize> = names
+        .iter()
+        .map(|n| schema.index_of(n).expect("column"))
+        .collect();
     let plan = store
         .snapshot()
         .plan_scan(&ScanRequest::new(Table::Events, cols));
@@ -122,6 +125,10 @@ pub fn assert_consistent_dir(dir: &Path) {
         .expect("manifest loads")
         .expect("manifest exists");
     for seg in &manifest.segments {
-        assert!(dir.join("segments").join(&seg.file).exists(), "{} missing", seg.file);
+        assert!(
+            dir.join("segments").join(&seg.file).exists(),
+            "{} missing",
+            seg.file
+        );
     }
 }
