@@ -25,6 +25,7 @@ mod materialize;
 mod plan;
 mod scalar_ops;
 mod source;
+mod store_source;
 mod types;
 mod vector;
 
@@ -32,6 +33,7 @@ use serde::Serialize;
 
 pub use error::{Position, QueryError};
 pub use source::{BatchSource, BatchUnit, MemorySource, ScanSpec, ScanUnits};
+pub use store_source::SnapshotSource;
 pub use types::{DataType, Scalar};
 
 /// A parsed and checked query, ready to run any number of times.
