@@ -1,0 +1,100 @@
+// The e2e fixture server: serves the shop fixture (test/fixture/) and the built tracker, and is the
+// tracker's intake. By default it is a recording collector that answers 202 like the daemon; with
+// ECOMDASH_URL set it forwards every batch to the real daemon (ECOMDASH_URL + the same path) and
+// answers with the daemon's status, so the tests assert the same recorded traffic either way.
+import { createServer } from 'node:http'
+import { readFile } from 'node:fs/promises'
+import { fileURLToPath } from 'node:url'
+
+const root = fileURLToPath(new URL('../../', import.meta.url))
+export const BATCH_PATH = '/api/v1/analytics/track/batch'
+export const API_KEY = process.env.ECOMDASH_API_KEY || 'test_write_key'
+
+/**
+ * Starts the server on 127.0.0.1:0. `batches` holds every batch POST received: its parsed body,
+ * raw text, content type, `sec-fetch-mode` (sendBeacon sends "no-cors", the tracker's fetch "cors")
+ * and the status answered. `tracker` sets the attributes of the script tag pages get.
+ */
+export async function startServer() {
+  const batches = []
+  const state = { tracker: {}, failNext: 0 }
+  const daemon = process.env.ECOMDASH_URL?.replace(/\/$/, '')
+
+  const server = createServer(async (req, res) => {
+    try {
+      const url = new URL(req.url, 'http://127.0.0.1')
+      if (req.method === 'POST' && url.pathname === BATCH_PATH) {
+        let text = ''
+        for await (const chunk of req) text += chunk
+        let body
+        try {
+          body = JSON.parse(text)
+        } catch {
+          body = null
+        }
+        let status = 202
+        let answer = '{"accepted":true}'
+        if (state.failNext > 0) {
+          state.failNext--
+          status = 503
+          answer = '<html>overloaded</html>'
+        } else if (daemon) {
+          const r = await fetch(daemon + BATCH_PATH, {
+            method: 'POST',
+            body: text,
+            headers: { 'content-type': req.headers['content-type'] || 'text/plain' },
+          })
+          status = r.status
+          answer = await r.text()
+        }
+        batches.push({
+          body,
+          text,
+          contentType: req.headers['content-type'],
+          fetchMode: req.headers['sec-fetch-mode'],
+          status,
+        })
+        res.writeHead(status, { 'content-type': 'application/json', 'access-control-allow-origin': '*' })
+        res.end(answer)
+        return
+      }
+      if (url.pathname === '/analytics-sdk.js') {
+        res.writeHead(200, { 'content-type': 'text/javascript' })
+        res.end(await readFile(root + 'dist/analytics-sdk.js'))
+        return
+      }
+      const page = url.pathname === '/' ? '/index.html' : url.pathname.startsWith('/spa/') ? '/spa.html' : url.pathname
+      if (!/^\/[\w-]+\.html$/.test(page)) {
+        res.writeHead(404).end()
+        return
+      }
+      const html = await readFile(root + 'test/fixture' + page, 'utf8')
+      const attrs = Object.entries({ 'api-key': API_KEY, ...state.tracker })
+        .map(([k, v]) => ` data-${k}="${v}"`)
+        .join('')
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
+      res.end(html.replace('{{TRACKER}}', `<script src="/analytics-sdk.js"${attrs} defer></script>`))
+    } catch (e) {
+      res.writeHead(500).end(String(e))
+    }
+  })
+  await new Promise(resolve => server.listen(0, '127.0.0.1', resolve))
+  const origin = `http://127.0.0.1:${server.address().port}`
+  return {
+    origin,
+    batches,
+    /** Every event received, in arrival order. */
+    events: () => batches.flatMap(b => b.body?.events ?? []),
+    /** Script tag attributes (besides data-api-key) for the next pages served. */
+    setTracker: attrs => (state.tracker = attrs),
+    /** Answers the next `n` batches with 503 and an HTML body. */
+    failNext: n => (state.failNext = n),
+    reset: () => {
+      batches.length = 0
+      state.tracker = {}
+      state.failNext = 0
+    },
+    close: () => new Promise(resolve => server.close(resolve)),
+    daemon,
+  }
+}
