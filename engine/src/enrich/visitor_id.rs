@@ -104,20 +104,51 @@ fn first_u64(bytes: &[u8; 32]) -> u64 {
     u64::from_le_bytes(head)
 }
 
+/// Inputs up to this many bytes are hashed from one stack buffer with a single
+/// `blake3::keyed_hash` call (about twice as fast as the incremental hasher); longer ones stream.
+const STACK_HASH_INPUT_BYTES: usize = 768;
+
 /// The visitor id of (site, ip, user agent) under `salt`. Fields are length-prefixed so that no
 /// two different inputs hash the same bytes; the IP is hashed in its 16-byte IPv6 form.
 fn hash_visitor(salt: &Salt, site: &str, ip: IpAddr, user_agent: &str) -> VisitorId {
-    let ip16 = match ip.to_canonical() {
+    let ip16 = ip16(ip);
+    let site_len = (site.len() as u64).to_le_bytes();
+    let user_agent_len = (user_agent.len() as u64).to_le_bytes();
+    let parts: [&[u8]; 5] = [
+        &site_len,
+        site.as_bytes(),
+        &ip16,
+        &user_agent_len,
+        user_agent.as_bytes(),
+    ];
+    let total: usize = parts.iter().map(|part| part.len()).sum();
+    if total > STACK_HASH_INPUT_BYTES {
+        return hash_visitor_streaming(salt, &parts);
+    }
+    let mut buffer = [0u8; STACK_HASH_INPUT_BYTES];
+    let mut at = 0;
+    for part in parts {
+        buffer[at..at + part.len()].copy_from_slice(part);
+        at += part.len();
+    }
+    VisitorId(first_u64(
+        blake3::keyed_hash(salt, &buffer[..at]).as_bytes(),
+    ))
+}
+
+fn hash_visitor_streaming(salt: &Salt, parts: &[&[u8]]) -> VisitorId {
+    let mut hasher = blake3::Hasher::new_keyed(salt);
+    for part in parts {
+        hasher.update(part);
+    }
+    VisitorId(first_u64(hasher.finalize().as_bytes()))
+}
+
+fn ip16(ip: IpAddr) -> [u8; 16] {
+    match ip.to_canonical() {
         IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
         IpAddr::V6(v6) => v6.octets(),
-    };
-    let mut hasher = blake3::Hasher::new_keyed(salt);
-    hasher.update(&(site.len() as u64).to_le_bytes());
-    hasher.update(site.as_bytes());
-    hasher.update(&ip16);
-    hasher.update(&(user_agent.len() as u64).to_le_bytes());
-    hasher.update(user_agent.as_bytes());
-    VisitorId(first_u64(hasher.finalize().as_bytes()))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -205,18 +236,25 @@ impl SaltRing {
         ip: IpAddr,
         user_agent: &str,
     ) -> Result<VisitorIds, SaltError> {
-        self.rotate_if_needed(now_unix_secs)?;
-        let state = self
-            .state
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        Ok(VisitorIds {
-            current: hash_visitor(&state.current, site, ip, user_agent),
-            previous: state
-                .previous
-                .as_ref()
-                .map(|salt| hash_visitor(salt, site, ip, user_agent)),
-        })
+        loop {
+            {
+                let state = self
+                    .state
+                    .read()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                if state.is_current(now_unix_secs) {
+                    return Ok(VisitorIds {
+                        current: hash_visitor(&state.current, site, ip, user_agent),
+                        previous: state
+                            .previous
+                            .as_ref()
+                            .map(|salt| hash_visitor(salt, site, ip, user_agent)),
+                    });
+                }
+            }
+            // rare (once a day): rotate under the write lock, then hash under the read lock
+            self.rotate_if_needed(now_unix_secs)?;
+        }
     }
 
     /// Rotates to a new salt after UTC midnight and deletes yesterday's after the grace period,

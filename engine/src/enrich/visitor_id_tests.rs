@@ -232,3 +232,24 @@ fn session_ids_are_deterministic() {
     assert_ne!(session_id(visitor, start), session_id(VisitorId(1), start));
     assert_eq!(session_id(visitor, start).to_string().len(), 16);
 }
+
+#[test]
+fn stack_and_streaming_hashes_agree() {
+    let salt = [7u8; SALT_BYTES];
+    let ip = ip("2001:db8::1");
+    let short = hash_visitor(&salt, "shop.example", ip, UA);
+    let ip_bytes = ip16(ip);
+    let parts: [&[u8]; 5] = [
+        &12u64.to_le_bytes(),
+        b"shop.example",
+        &ip_bytes,
+        &(UA.len() as u64).to_le_bytes(),
+        UA.as_bytes(),
+    ];
+    assert_eq!(short, hash_visitor_streaming(&salt, &parts));
+    // a User-Agent longer than the stack buffer takes the streaming path and still works
+    let long_ua = "x".repeat(STACK_HASH_INPUT_BYTES * 2);
+    let long = hash_visitor(&salt, "shop.example", ip, &long_ua);
+    assert_ne!(long, short);
+    assert_eq!(long, hash_visitor(&salt, "shop.example", ip, &long_ua));
+}
