@@ -8,8 +8,9 @@ use std::sync::Arc;
 use ecomdash_storage::StrDict;
 use rustc_hash::FxHashMap;
 
-use crate::agg::{float_bits, Acc, AggCtx, KeyValue};
+use crate::agg::{Acc, AggCtx};
 use crate::compile::MAX_GROUP_KEYS;
+use crate::keys::{float_bits, KeyValue};
 use crate::plan::AggCall;
 use crate::types::Scalar;
 use crate::vector::Vector;
