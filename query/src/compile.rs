@@ -19,10 +19,15 @@ use crate::types::DataType;
 pub(crate) const MAX_GROUP_KEYS: usize = 7;
 
 pub(crate) fn compile_sql(sql: &str) -> Result<SelectPlan, QueryError> {
-    let statements =
-        Parser::parse_sql(&ClickHouseDialect {}, sql).map_err(|e| QueryError::Syntax {
-            message: e.to_string(),
-        })?;
+    let statements = Parser::parse_sql(&ClickHouseDialect {}, sql).map_err(|e| {
+        let text = e.to_string();
+        QueryError::Syntax {
+            message: text
+                .strip_prefix("sql parser error: ")
+                .unwrap_or(&text)
+                .to_string(),
+        }
+    })?;
     let statement = match statements.as_slice() {
         [one] => one,
         [] => {
