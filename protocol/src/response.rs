@@ -15,6 +15,9 @@ pub struct TrackResponse {
     /// Rejected events by their index in the batch (always empty for `track/event`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rejected: Vec<RejectedEvent>,
+    /// Set (to the first rejection) only when nothing was accepted and the answer is 400.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorDetail>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,0 +1,404 @@
+//! Daemon configuration: TOML file, then `ECOMDASH_*` environment variables, then command-line
+//! flags, each overriding the one before. Defaults live in [`Config::default`] and nowhere else.
+//!
+//! The environment is passed in as a map so tests control it.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::sites::SiteConfig;
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid environment variable {name}: {message}")]
+    Env { name: String, message: String },
+    #[error("invalid config: {0}")]
+    Invalid(String),
+}
+
+/// How appends become durable before a 2xx; mirrors `ecomdash_storage::Durability`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DurabilityMode {
+    /// fsync (group commit) before acknowledging: survives power loss. The default.
+    Fsync,
+    /// fsync every `fsync_interval_ms`; acknowledged events survive a process crash but up to one
+    /// interval can be lost on power loss.
+    Interval,
+    /// Never fsync explicitly; survives a process crash only (OS page cache).
+    None,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Directory holding the store, `sites.json`, salts and the lock file.
+    pub data_dir: PathBuf,
+    /// Address of the HTTP listener.
+    pub http_addr: SocketAddr,
+    /// Bearer token for `/api/v1/admin/*`. Without one the admin API answers 401 to everything.
+    pub admin_token: Option<String>,
+    /// Peers whose `X-Forwarded-For` is believed (CIDRs or addresses).
+    pub trusted_proxies: Vec<String>,
+    /// `tracing` filter, e.g. `info` or `ecomdash_engine=debug`.
+    pub log: String,
+    pub storage: StorageSettings,
+    pub limits: LimitSettings,
+    /// Sites declared in the config; merged with those in `sites.json`.
+    pub sites: Vec<SiteConfig>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageSettings {
+    pub durability: DurabilityMode,
+    /// Used with `durability = "interval"`.
+    pub fsync_interval_ms: u64,
+    /// Memtable size that triggers a segment flush.
+    pub memtable_max_bytes: u64,
+    /// Memtable age that triggers a segment flush.
+    pub memtable_max_age_ms: u64,
+    /// How long an `event_id` is remembered for deduplication.
+    pub dedup_window_ms: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitSettings {
+    /// Sustained events per second one site may send before 429.
+    pub site_events_per_second: u32,
+    /// Burst a site may send above the sustained rate.
+    pub site_burst_events: u32,
+    /// Requests of one site in flight at once before 503.
+    pub site_max_in_flight_requests: u32,
+    /// Requests in flight across all sites before 503.
+    pub max_in_flight_requests: u32,
+    /// A session closes after this long without events.
+    pub session_idle_timeout_secs: u64,
+    /// How long shutdown waits for actors to drain.
+    pub drain_timeout_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            data_dir: PathBuf::from("./data"),
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            admin_token: None,
+            trusted_proxies: vec!["127.0.0.1/32".to_owned(), "::1/128".to_owned()],
+            log: "info".to_owned(),
+            storage: StorageSettings::default(),
+            limits: LimitSettings::default(),
+            sites: Vec::new(),
+        }
+    }
+}
+
+impl Default for StorageSettings {
+    fn default() -> StorageSettings {
+        StorageSettings {
+            durability: DurabilityMode::Fsync,
+            fsync_interval_ms: 100,
+            memtable_max_bytes: 64 * 1024 * 1024,
+            memtable_max_age_ms: 60_000,
+            dedup_window_ms: 24 * 3600 * 1000,
+        }
+    }
+}
+
+impl Default for LimitSettings {
+    fn default() -> LimitSettings {
+        LimitSettings {
+            site_events_per_second: 20_000,
+            site_burst_events: 100_000,
+            site_max_in_flight_requests: 512,
+            max_in_flight_requests: 2048,
+            session_idle_timeout_secs: 30 * 60,
+            drain_timeout_secs: 10,
+        }
+    }
+}
+
+/// Every environment variable the daemon reads, with what it sets (shown by `serve --help`).
+pub const ENV_VARS: &[(&str, &str)] = &[
+    ("ECOMDASH_DATA_DIR", "data_dir"),
+    ("ECOMDASH_HTTP", "http_addr"),
+    ("ECOMDASH_ADMIN_TOKEN", "admin_token"),
+    (
+        "ECOMDASH_TRUSTED_PROXIES",
+        "trusted_proxies (comma-separated)",
+    ),
+    ("ECOMDASH_LOG", "log"),
+    (
+        "ECOMDASH_DURABILITY",
+        "storage.durability (fsync, interval, none)",
+    ),
+    ("ECOMDASH_FSYNC_INTERVAL_MS", "storage.fsync_interval_ms"),
+    ("ECOMDASH_MEMTABLE_MAX_BYTES", "storage.memtable_max_bytes"),
+    (
+        "ECOMDASH_MEMTABLE_MAX_AGE_MS",
+        "storage.memtable_max_age_ms",
+    ),
+    (
+        "ECOMDASH_SITE_EVENTS_PER_SECOND",
+        "limits.site_events_per_second",
+    ),
+    ("ECOMDASH_SITE_BURST_EVENTS", "limits.site_burst_events"),
+    (
+        "ECOMDASH_SITE_MAX_IN_FLIGHT_REQUESTS",
+        "limits.site_max_in_flight_requests",
+    ),
+    (
+        "ECOMDASH_MAX_IN_FLIGHT_REQUESTS",
+        "limits.max_in_flight_requests",
+    ),
+    (
+        "ECOMDASH_SESSION_IDLE_TIMEOUT_SECS",
+        "limits.session_idle_timeout_secs",
+    ),
+    ("ECOMDASH_DRAIN_TIMEOUT_SECS", "limits.drain_timeout_secs"),
+];
+
+/// Command-line overrides (the highest precedence).
+#[derive(Clone, Debug, Default)]
+pub struct FlagOverrides {
+    pub data_dir: Option<PathBuf>,
+    pub http_addr: Option<SocketAddr>,
+    pub admin_token: Option<String>,
+}
+
+impl Config {
+    /// Builds the effective config: defaults, then `file`, then `env`, then `flags`; validated.
+    pub fn load(
+        file: Option<&Path>,
+        env: &BTreeMap<String, String>,
+        flags: &FlagOverrides,
+    ) -> Result<Config, ConfigError> {
+        let mut config = match file {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        config.apply_env(env)?;
+        if let Some(dir) = &flags.data_dir {
+            config.data_dir = dir.clone();
+        }
+        if let Some(addr) = flags.http_addr {
+            config.http_addr = addr;
+        }
+        if let Some(token) = &flags.admin_token {
+            config.admin_token = Some(token.clone());
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::from_toml(&text).map_err(|message| ConfigError::Parse {
+            path: path.to_owned(),
+            message,
+        })
+    }
+
+    pub fn from_toml(text: &str) -> Result<Config, String> {
+        toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())
+    }
+
+    /// Applies `ECOMDASH_*` variables. Unknown `ECOMDASH_*` names are errors (typos would
+    /// otherwise be silently ignored).
+    pub fn apply_env(&mut self, env: &BTreeMap<String, String>) -> Result<(), ConfigError> {
+        for (name, value) in env.range("ECOMDASH_".to_owned()..) {
+            if !name.starts_with("ECOMDASH_") {
+                break;
+            }
+            let bad = |message: String| ConfigError::Env {
+                name: name.clone(),
+                message,
+            };
+            let num = |value: &str| value.trim().parse::<u64>().map_err(|e| bad(e.to_string()));
+            let num32 = |value: &str| value.trim().parse::<u32>().map_err(|e| bad(e.to_string()));
+            match name.as_str() {
+                "ECOMDASH_DATA_DIR" => self.data_dir = PathBuf::from(value),
+                "ECOMDASH_HTTP" => {
+                    self.http_addr = value.trim().parse().map_err(|e| bad(format!("{e}")))?
+                }
+                "ECOMDASH_ADMIN_TOKEN" => self.admin_token = Some(value.clone()),
+                "ECOMDASH_TRUSTED_PROXIES" => {
+                    self.trusted_proxies = value
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                }
+                "ECOMDASH_LOG" => self.log = value.clone(),
+                "ECOMDASH_DURABILITY" => {
+                    self.storage.durability = match value.trim() {
+                        "fsync" => DurabilityMode::Fsync,
+                        "interval" => DurabilityMode::Interval,
+                        "none" => DurabilityMode::None,
+                        other => {
+                            return Err(bad(format!(
+                                "unknown durability {other:?} (fsync, interval, none)"
+                            )))
+                        }
+                    }
+                }
+                "ECOMDASH_FSYNC_INTERVAL_MS" => self.storage.fsync_interval_ms = num(value)?,
+                "ECOMDASH_MEMTABLE_MAX_BYTES" => self.storage.memtable_max_bytes = num(value)?,
+                "ECOMDASH_MEMTABLE_MAX_AGE_MS" => self.storage.memtable_max_age_ms = num(value)?,
+                "ECOMDASH_SITE_EVENTS_PER_SECOND" => {
+                    self.limits.site_events_per_second = num32(value)?
+                }
+                "ECOMDASH_SITE_BURST_EVENTS" => self.limits.site_burst_events = num32(value)?,
+                "ECOMDASH_SITE_MAX_IN_FLIGHT_REQUESTS" => {
+                    self.limits.site_max_in_flight_requests = num32(value)?
+                }
+                "ECOMDASH_MAX_IN_FLIGHT_REQUESTS" => {
+                    self.limits.max_in_flight_requests = num32(value)?
+                }
+                "ECOMDASH_SESSION_IDLE_TIMEOUT_SECS" => {
+                    self.limits.session_idle_timeout_secs = num(value)?
+                }
+                "ECOMDASH_DRAIN_TIMEOUT_SECS" => self.limits.drain_timeout_secs = num(value)?,
+                _ => return Err(bad("unknown ECOMDASH_ variable".to_owned())),
+            }
+        }
+        Ok(())
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
+        if self.data_dir.as_os_str().is_empty() {
+            return invalid("data_dir must not be empty");
+        }
+        if let Some(token) = &self.admin_token {
+            if token.len() < 16 {
+                return invalid("admin_token must be at least 16 characters");
+            }
+        }
+        if self.storage.durability == DurabilityMode::Interval
+            && self.storage.fsync_interval_ms == 0
+        {
+            return invalid("storage.fsync_interval_ms must be positive");
+        }
+        let limits = &self.limits;
+        if limits.site_events_per_second == 0
+            || limits.site_max_in_flight_requests == 0
+            || limits.max_in_flight_requests == 0
+        {
+            return invalid("limits must be positive");
+        }
+        if limits.session_idle_timeout_secs == 0 {
+            return invalid("limits.session_idle_timeout_secs must be positive");
+        }
+        for entry in &self.trusted_proxies {
+            crate::enrich::TrustedProxies::parse(std::slice::from_ref(entry))
+                .map_err(|e| ConfigError::Invalid(format!("trusted_proxies: {e}")))?;
+        }
+        let mut domains = std::collections::HashSet::new();
+        for site in &self.sites {
+            site.validate().map_err(ConfigError::Invalid)?;
+            if !domains.insert(site.domain.as_str()) {
+                return Err(ConfigError::Invalid(format!(
+                    "site {} is declared twice",
+                    site.domain
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The store's own directory inside the data dir.
+    pub fn store_dir(&self) -> PathBuf {
+        self.data_dir.join("store")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![expect(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn file_then_env_then_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "data_dir = \"/from/file\"\nhttp_addr = \"127.0.0.1:1\"\n[limits]\nsite_events_per_second = 7\n",
+        )
+        .unwrap();
+        let config = Config::load(
+            Some(&path),
+            &env(&[("ECOMDASH_HTTP", "127.0.0.1:2"), ("PATH", "/bin")]),
+            &FlagOverrides {
+                data_dir: Some(PathBuf::from("/from/flag")),
+                ..FlagOverrides::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(config.data_dir, PathBuf::from("/from/flag"));
+        assert_eq!(config.http_addr.port(), 2);
+        assert_eq!(config.limits.site_events_per_second, 7);
+        assert_eq!(config.limits.drain_timeout_secs, 10);
+    }
+
+    #[test]
+    fn unknown_keys_and_variables_are_rejected() {
+        assert!(Config::from_toml("nope = 1").unwrap_err().contains("nope"));
+        assert!(Config::from_toml("[limits]\nfoo = 1").is_err());
+        let err = Config::load(
+            None,
+            &env(&[("ECOMDASH_TYPO", "1")]),
+            &FlagOverrides::default(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("ECOMDASH_TYPO"), "{err}");
+        let err = Config::load(
+            None,
+            &env(&[("ECOMDASH_DURABILITY", "maybe")]),
+            &FlagOverrides::default(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("maybe"), "{err}");
+    }
+
+    #[test]
+    fn validate_catches_bad_values() {
+        let config = Config {
+            admin_token: Some("short".to_owned()),
+            ..Config::default()
+        };
+        assert!(config.validate().is_err());
+        let config = Config {
+            trusted_proxies: vec!["not a cidr".to_owned()],
+            ..Config::default()
+        };
+        assert!(config.validate().is_err());
+        assert!(Config::default().validate().is_ok());
+    }
+}

@@ -1,0 +1,249 @@
+//! `POST /api/v1/analytics/track/event` and `/track/batch`: admit, decode, authenticate, limit,
+//! validate, enrich, append durably, then answer 202 and hand the events to the SiteActor.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use ecomdash_protocol::limits::{MAX_BATCH_BODY_BYTES, MAX_EVENT_BODY_BYTES};
+use ecomdash_protocol::{
+    decode_batch, decode_event, validate_event, ErrorCode, ErrorDetail, RejectedEvent,
+    TrackResponse, ValidateOptions, WireEvent,
+};
+use ecomdash_storage::{RowBuf, Table};
+
+use super::body::{check_content_type, query_param, read_limited};
+use super::error::{status_of, ApiError};
+use crate::admission::{try_permit, Admitted, OVERLOAD_RETRY_AFTER_SECS};
+use crate::engine::{Engine, SiteRuntime};
+use crate::live::LiveEvent;
+use crate::metrics::Route;
+use crate::pipeline::{ClientContext, SiteContext};
+
+/// Rough encoded size of one event row, to size row buffers.
+const ROW_BYTES_ESTIMATE: usize = 256;
+
+pub async fn track_event(
+    State(engine): State<Arc<Engine>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Body,
+) -> Response {
+    let started = Instant::now();
+    let response = match track(&engine, peer, &headers, &uri, body, false).await {
+        Ok((status, answer)) => (status, Json(answer)).into_response(),
+        Err(error) => {
+            engine.metrics.reject(error.code(), 1);
+            error.into_response()
+        }
+    };
+    engine.metrics.observe(Route::TrackEvent, started.elapsed());
+    response
+}
+
+pub async fn track_batch(
+    State(engine): State<Arc<Engine>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Body,
+) -> Response {
+    let started = Instant::now();
+    let response = match track(&engine, peer, &headers, &uri, body, true).await {
+        Ok((status, answer)) => (status, Json(answer)).into_response(),
+        Err(error) => {
+            engine.metrics.reject(error.code(), 1);
+            error.into_response()
+        }
+    };
+    engine.metrics.observe(Route::TrackBatch, started.elapsed());
+    response
+}
+
+fn overloaded() -> ApiError {
+    ApiError::new(
+        ErrorCode::Overloaded,
+        "the server is overloaded, retry later",
+    )
+    .retry_after(OVERLOAD_RETRY_AFTER_SECS)
+}
+
+/// The site a request writes to: key from `X-API-Key`, else the body's `api_key`, else `?key=`.
+fn authenticate(
+    engine: &Engine,
+    headers: &HeaderMap,
+    body_key: Option<&str>,
+    uri: &Uri,
+) -> Result<Arc<SiteRuntime>, ApiError> {
+    let key = headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .or(body_key)
+        .or_else(|| query_param(uri, "key"))
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::MissingApiKey,
+                "no write key: send X-API-Key, api_key in the body, or ?key=",
+            )
+        })?;
+    engine
+        .site_by_write_key(key)
+        .ok_or_else(|| ApiError::new(ErrorCode::InvalidApiKey, "unknown write key"))
+}
+
+async fn track(
+    engine: &Arc<Engine>,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    uri: &Uri,
+    body: Body,
+    batch: bool,
+) -> Result<(StatusCode, TrackResponse), ApiError> {
+    if !engine.accepting.load(Ordering::Relaxed) {
+        return Err(overloaded());
+    }
+    let global = try_permit(&engine.in_flight).ok_or_else(|| {
+        tracing::debug!("global admission full, shedding");
+        overloaded()
+    })?;
+    check_content_type(headers, false)?;
+    let limit = if batch {
+        MAX_BATCH_BODY_BYTES
+    } else {
+        MAX_EVENT_BODY_BYTES
+    };
+    let bytes = read_limited(headers, body, limit).await?;
+
+    // decode first: the key may be in the body
+    let mut single: Option<WireEvent<'_>> = None;
+    let mut raw_events = Vec::new();
+    let body_key;
+    if batch {
+        let request = decode_batch(&bytes)?;
+        body_key = request.api_key;
+        raw_events = request.events;
+    } else {
+        let event = decode_event(&bytes)?;
+        body_key = event.api_key.clone();
+        single = Some(event);
+    }
+    let site = authenticate(engine, headers, body_key.as_deref(), uri)?;
+    let site_permit = try_permit(&site.in_flight).ok_or_else(|| {
+        tracing::debug!(site = %site.domain, "site admission full, shedding");
+        overloaded()
+    })?;
+    let _admitted = Admitted::new(global, site_permit);
+    let count = if batch { raw_events.len() } else { 1 };
+    if let Err(wait_secs) = site.rate.take(count) {
+        return Err(ApiError::new(
+            ErrorCode::RateLimited,
+            format!("site {} sends more events than its rate limit", site.domain),
+        )
+        .retry_after(wait_secs));
+    }
+
+    let received_ms = engine.clock.now_ms();
+    let options = ValidateOptions {
+        now_ms: received_ms,
+        check_ts_window: true,
+    };
+    let forwarded: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let client = ClientContext::Http {
+        ip: engine
+            .enricher
+            .trusted_proxies
+            .client_ip(peer.ip(), forwarded),
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or(""),
+        accept_language: headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok()),
+    };
+    let site_ctx = SiteContext {
+        domain: &site.domain,
+        sessions: &site.sessions,
+    };
+    let mut rows = RowBuf::with_capacity(Table::Events, count * ROW_BYTES_ESTIMATE);
+    let mut live: Vec<LiveEvent> = Vec::with_capacity(count);
+    let mut rejected = Vec::new();
+    let mut prepare = |event: &WireEvent<'_>| -> Result<(), ErrorDetail> {
+        validate_event(event, options)?;
+        live.push(
+            engine
+                .enricher
+                .prepare(&site_ctx, event, &client, received_ms, &mut rows)?,
+        );
+        Ok(())
+    };
+    if let Some(event) = &single {
+        prepare(event)?;
+    } else {
+        for (index, raw) in raw_events.iter().enumerate() {
+            let result = decode_event(raw.get().as_bytes()).and_then(|event| prepare(&event));
+            if let Err(error) = result {
+                if error.code == ErrorCode::Internal {
+                    return Err(error.into());
+                }
+                engine.metrics.reject(error.code, 1);
+                rejected.push(RejectedEvent {
+                    index,
+                    error: error.in_batch(index),
+                });
+            }
+        }
+    }
+    if live.is_empty() {
+        let first = rejected.first().map(|r| r.error.clone());
+        let status = first
+            .as_ref()
+            .map_or(StatusCode::BAD_REQUEST, |e| status_of(e.code));
+        return Ok((
+            status,
+            TrackResponse {
+                accepted: 0,
+                deduplicated: 0,
+                rejected,
+                error: first,
+            },
+        ));
+    }
+
+    let receipt = engine
+        .store
+        .append(rows)
+        .await
+        .map_err(|e| ApiError::from_append(&e))?;
+    let accepted = live.len();
+    engine
+        .metrics
+        .events_accepted
+        .fetch_add(accepted as u64, Ordering::Relaxed);
+    engine
+        .metrics
+        .events_deduplicated
+        .fetch_add(receipt.rows_deduplicated as u64, Ordering::Relaxed);
+    site.dispatch(live);
+    Ok((
+        StatusCode::ACCEPTED,
+        TrackResponse {
+            accepted,
+            deduplicated: receipt.rows_deduplicated,
+            rejected,
+            error: None,
+        },
+    ))
+}

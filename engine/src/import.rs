@@ -1,0 +1,329 @@
+//! Bulk import of NDJSON (one wire event per line, `ts` trusted, optional `user_agent` and `ip`
+//! feeding enrichment): the offline `ecomdash import` and `POST /api/v1/admin/import` share it.
+//!
+//! Lines are processed in chunks: each chunk is decoded, validated and enriched on all cores
+//! (`std::thread::scope`, one slice per thread, one `RowBuf` per slice), then appended as a few
+//! large appends. Sessions are built the way live ones are: a visitor's session ends after the
+//! idle timeout by event time; sessions idle as of the newest imported event are written after
+//! each chunk, the rest at the end.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use ecomdash_protocol::limits::{MAX_IMPORT_ERRORS_REPORTED, MAX_IMPORT_LINE_BYTES};
+use ecomdash_protocol::{
+    decode_event, validate_event, ErrorCode, ErrorDetail, ImportReport, LineError, ValidateOptions,
+};
+use ecomdash_storage::{RowBuf, Table};
+use rand::RngCore;
+
+use crate::live::LiveEvent;
+use crate::pipeline::{ClientContext, Enricher, SiteContext};
+use crate::rows::{MissingColumn, SessionColumns};
+use crate::session::{SessionIndex, SessionState};
+
+/// Lines per chunk: large enough that the per-chunk thread start and append are noise.
+pub const IMPORT_CHUNK_LINES: usize = 16_384;
+/// Bytes per chunk, whichever comes first.
+pub const IMPORT_CHUNK_BYTES: usize = 8 * 1024 * 1024;
+
+/// Import state across chunks of one run.
+pub struct Importer<'e> {
+    enricher: &'e Enricher,
+    domain: Arc<str>,
+    sessions: SessionIndex,
+    open: HashMap<Arc<str>, SessionState>,
+    session_cols: SessionColumns,
+    idle_timeout_ms: i64,
+    run_key: u64,
+    threads: usize,
+    now_ms: i64,
+    next_line: u64,
+    newest_event_ms: i64,
+    pub report: ImportReport,
+}
+
+/// The rows one chunk produced, ready to append.
+pub struct ChunkRows {
+    pub events: Vec<RowBuf>,
+    pub sessions: RowBuf,
+}
+
+impl<'e> Importer<'e> {
+    pub fn new(
+        enricher: &'e Enricher,
+        domain: &str,
+        idle_timeout_ms: i64,
+        now_ms: i64,
+    ) -> Result<Importer<'e>, MissingColumn> {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Ok(Importer {
+            enricher,
+            domain: Arc::from(domain),
+            sessions: SessionIndex::new(idle_timeout_ms),
+            open: HashMap::new(),
+            session_cols: SessionColumns::resolve()?,
+            idle_timeout_ms,
+            run_key: rand::thread_rng().next_u64(),
+            threads,
+            now_ms,
+            next_line: 1,
+            newest_event_ms: i64::MIN,
+            report: ImportReport::default(),
+        })
+    }
+
+    /// Processes complete lines (the chunk must end at a line boundary).
+    pub fn process_chunk(&mut self, chunk: &[u8]) -> ChunkRows {
+        let mut lines: Vec<&[u8]> = chunk.split(|b| *b == b'\n').collect();
+        // a chunk ending in '\n' yields one empty tail element: drop it, keep numbering exact
+        if chunk.ends_with(b"\n") {
+            lines.pop();
+        }
+        let lines = &lines[..];
+        let first_line = self.next_line;
+        self.next_line += lines.len() as u64;
+        let per_thread = lines.len().div_ceil(self.threads.max(1)).max(1);
+        let site = SiteContext {
+            domain: &self.domain,
+            sessions: &self.sessions,
+        };
+        let client = ClientContext::Import {
+            run_key: self.run_key,
+        };
+        let options = ValidateOptions {
+            now_ms: self.now_ms,
+            check_ts_window: false,
+        };
+        let enricher = self.enricher;
+        let outputs: Vec<(RowBuf, Vec<LiveEvent>, Vec<LineError>, u64)> =
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = lines
+                    .chunks(per_thread)
+                    .enumerate()
+                    .map(|(part, slice)| {
+                        let site = &site;
+                        let client = &client;
+                        let base = first_line + (part * per_thread) as u64;
+                        scope.spawn(move || {
+                            let mut rows = RowBuf::with_capacity(Table::Events, slice.len() * 256);
+                            let mut live = Vec::with_capacity(slice.len());
+                            let mut errors = Vec::new();
+                            let mut rejected = 0u64;
+                            for (i, line) in slice.iter().enumerate() {
+                                let line = trim_line(line);
+                                if line.is_empty() {
+                                    continue;
+                                }
+                                let result = if line.len() > MAX_IMPORT_LINE_BYTES {
+                                    Err(ErrorDetail::new(
+                                        ErrorCode::BodyTooLarge,
+                                        format!(
+                                            "line is longer than {MAX_IMPORT_LINE_BYTES} bytes"
+                                        ),
+                                    ))
+                                } else {
+                                    decode_event(line).and_then(|event| {
+                                        validate_event(&event, options)?;
+                                        enricher.prepare(
+                                            site,
+                                            &event,
+                                            client,
+                                            options.now_ms,
+                                            &mut rows,
+                                        )
+                                    })
+                                };
+                                match result {
+                                    Ok(event) => live.push(event),
+                                    Err(error) => {
+                                        rejected += 1;
+                                        if errors.len() < MAX_IMPORT_ERRORS_REPORTED {
+                                            errors.push(LineError {
+                                                line: base + i as u64,
+                                                error,
+                                            });
+                                        }
+                                    }
+                                }
+                            }
+                            (rows, live, errors, rejected)
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            (RowBuf::new(Table::Events), Vec::new(), Vec::new(), 0)
+                        })
+                    })
+                    .collect()
+            });
+        self.report.lines += lines.len() as u64;
+        let mut events = Vec::with_capacity(outputs.len());
+        let mut sessions = RowBuf::new(Table::Sessions);
+        for (rows, live, errors, rejected) in outputs {
+            self.report.imported += live.len() as u64;
+            self.report.rejected += rejected;
+            for error in errors {
+                if self.report.errors.len() < MAX_IMPORT_ERRORS_REPORTED {
+                    self.report.errors.push(error);
+                }
+            }
+            for event in &live {
+                self.newest_event_ms = self.newest_event_ms.max(event.event_ms);
+                match self.open.get_mut(&event.session_id) {
+                    Some(state) => state.add(event),
+                    None => {
+                        self.open
+                            .insert(event.session_id.clone(), SessionState::start(event));
+                    }
+                }
+            }
+            if !rows.is_empty() {
+                events.push(rows);
+            }
+        }
+        self.close_sessions(
+            Some(self.newest_event_ms - self.idle_timeout_ms),
+            &mut sessions,
+        );
+        ChunkRows { events, sessions }
+    }
+
+    /// Writes the rows of sessions idle before `before_ms` (all of them when `None`).
+    fn close_sessions(&mut self, before_ms: Option<i64>, out: &mut RowBuf) {
+        let closing: Vec<Arc<str>> = self
+            .open
+            .iter()
+            .filter(|(_, s)| before_ms.is_none_or(|before| s.last_ms < before))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in closing {
+            if let Some(state) = self.open.remove(&id) {
+                if state
+                    .push_row(&self.domain, &self.session_cols, out)
+                    .is_ok()
+                {
+                    self.report.sessions += 1;
+                }
+            }
+        }
+    }
+
+    /// Closes every session still open; call once after the last chunk.
+    pub fn finish(&mut self) -> RowBuf {
+        let mut sessions = RowBuf::new(Table::Sessions);
+        self.close_sessions(None, &mut sessions);
+        sessions
+    }
+}
+
+fn trim_line(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let start = line
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(line.len());
+    &line[start..]
+}
+
+/// Accumulates streamed bytes and hands out chunks that end at a line boundary.
+#[derive(Default)]
+pub struct LineChunker {
+    buf: Vec<u8>,
+    newlines: usize,
+}
+
+impl LineChunker {
+    pub fn push(&mut self, data: &[u8]) {
+        self.newlines += data.iter().filter(|b| **b == b'\n').count();
+        self.buf.extend_from_slice(data);
+    }
+
+    /// A chunk of complete lines once a chunk's worth of lines or bytes is buffered.
+    pub fn take_full(&mut self) -> Option<Vec<u8>> {
+        if self.newlines < IMPORT_CHUNK_LINES && self.buf.len() < IMPORT_CHUNK_BYTES {
+            return None;
+        }
+        let cut = self.buf.iter().rposition(|b| *b == b'\n')? + 1;
+        let tail = self.buf.split_off(cut);
+        self.newlines = 0;
+        Some(std::mem::replace(&mut self.buf, tail))
+    }
+
+    /// Whatever is left (the last line may lack its newline).
+    pub fn take_rest(&mut self) -> Option<Vec<u8>> {
+        if self.buf.is_empty() {
+            return None;
+        }
+        self.newlines = 0;
+        let mut chunk = std::mem::take(&mut self.buf);
+        if !chunk.ends_with(b"\n") {
+            chunk.push(b'\n');
+        }
+        Some(chunk)
+    }
+
+    /// Bytes buffered without a line end: a line longer than any chunk is an error.
+    pub fn pending(&self) -> usize {
+        self.buf.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![expect(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::enrich::TrustedProxies;
+
+    #[test]
+    fn chunker_cuts_at_line_ends() {
+        let mut chunker = LineChunker::default();
+        let line = b"{\"type\":\"pageview\"}\n";
+        for _ in 0..IMPORT_CHUNK_LINES {
+            chunker.push(line);
+        }
+        chunker.push(b"{\"partial");
+        let chunk = chunker.take_full().unwrap();
+        assert_eq!(chunk.len(), line.len() * IMPORT_CHUNK_LINES);
+        assert!(chunker.take_full().is_none());
+        assert_eq!(chunker.take_rest().unwrap(), b"{\"partial\n");
+    }
+
+    #[test]
+    fn imports_lines_reports_rejects_and_builds_sessions() {
+        let dir = tempfile::tempdir().unwrap();
+        let enricher =
+            Enricher::open(dir.path(), 1_767_225_600_000, TrustedProxies::none()).unwrap();
+        let mut importer =
+            Importer::new(&enricher, "shop.example", 1_800_000, 1_767_225_600_000).unwrap();
+        let ua = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
+        let mut input = String::new();
+        for i in 0..10 {
+            // one visitor, two visits 2 hours apart
+            let ts = 1_700_000_000_000i64
+                + if i < 5 {
+                    i * 60_000
+                } else {
+                    7_200_000 + i * 60_000
+                };
+            input.push_str(&format!(
+                "{{\"type\":\"pageview\",\"url\":\"https://shop.example/p{i}\",\"ts\":{ts},\"user_agent\":\"{ua}\",\"ip\":\"198.51.100.7\"}}\n"
+            ));
+        }
+        input.push_str("not json\n\n{\"type\":\"pageview\"}\n");
+        let rows = importer.process_chunk(input.as_bytes());
+        let rest = importer.finish();
+        let report = &importer.report;
+        assert_eq!((report.imported, report.rejected), (10, 2), "{report:?}");
+        assert_eq!(report.errors[0].line, 11);
+        assert_eq!(report.errors[1].line, 13);
+        assert_eq!(report.errors[1].error.field.as_deref(), Some("url"));
+        assert_eq!(rows.events.iter().map(RowBuf::row_count).sum::<usize>(), 10);
+        assert_eq!(rows.sessions.row_count() + rest.row_count(), 2);
+        assert_eq!(report.sessions, 2);
+    }
+}

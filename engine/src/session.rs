@@ -1,0 +1,224 @@
+//! Sessions without actors: assigning session ids to events and accumulating a session's state.
+//!
+//! Live intake and bulk import share this code, so history and live data cut sessions the same
+//! way: a visitor's session ends after `idle_timeout_ms` without events, by event time.
+
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use dashmap::DashMap;
+use ecomdash_storage::{RowBuf, RowError, Table, Value};
+
+use crate::live::LiveEvent;
+use crate::rows::SessionColumns;
+
+/// Default idle time after which a session ends: 30 minutes.
+pub const SESSION_IDLE_TIMEOUT_MS: i64 = 30 * 60 * 1000;
+
+/// Which session each visitor is in, for events that carry no `session_id`.
+pub struct SessionIndex {
+    idle_timeout_ms: i64,
+    /// Visitor → (session id, time of the visitor's latest event).
+    open: DashMap<u64, (Arc<str>, i64)>,
+}
+
+impl SessionIndex {
+    pub fn new(idle_timeout_ms: i64) -> SessionIndex {
+        SessionIndex {
+            idle_timeout_ms,
+            open: DashMap::new(),
+        }
+    }
+
+    /// The session of `visitor` at `event_ms`: the open one, or a new id when the last event is
+    /// older than the idle timeout.
+    pub fn assign(&self, site: &str, visitor: u64, event_ms: i64) -> Arc<str> {
+        let mut entry = self
+            .open
+            .entry(visitor)
+            .or_insert_with(|| (new_session_id(site, visitor, event_ms), event_ms));
+        let (id, last) = entry.value_mut();
+        if event_ms - *last > self.idle_timeout_ms {
+            *id = new_session_id(site, visitor, event_ms);
+        }
+        if event_ms > *last {
+            *last = event_ms;
+        }
+        id.clone()
+    }
+
+    /// Forgets visitors idle since before `now_ms - idle_timeout`.
+    pub fn expire(&self, now_ms: i64) {
+        let cutoff = now_ms - self.idle_timeout_ms;
+        self.open.retain(|_, (_, last)| *last >= cutoff);
+    }
+
+    pub fn len(&self) -> usize {
+        self.open.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.open.is_empty()
+    }
+}
+
+/// A session id: 16 hex digits from (site, visitor, start time).
+pub fn new_session_id(site: &str, visitor: u64, start_ms: i64) -> Arc<str> {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    site.hash(&mut hasher);
+    visitor.hash(&mut hasher);
+    start_ms.hash(&mut hasher);
+    Arc::from(format!("{:016x}", hasher.finish()))
+}
+
+/// Everything a `sessions` row says about one session.
+#[derive(Clone, Debug)]
+pub struct SessionState {
+    pub session_id: Arc<str>,
+    pub visitor_id: Arc<str>,
+    pub start_ms: i64,
+    pub last_ms: i64,
+    pub pageviews: u32,
+    pub events: u32,
+    pub entry_path: Option<Arc<str>>,
+    pub exit_path: Option<Arc<str>>,
+    pub referrer_source: Option<&'static str>,
+    pub utm: [Option<Arc<str>>; 5],
+    pub country: Option<Arc<str>>,
+    pub device: Option<Arc<str>>,
+    pub browser: Option<Arc<str>>,
+    pub os: Option<Arc<str>>,
+    pub revenue: i64,
+    pub converted: bool,
+}
+
+impl SessionState {
+    pub fn start(first: &LiveEvent) -> SessionState {
+        let mut state = SessionState {
+            session_id: first.session_id.clone(),
+            visitor_id: first.visitor_id.clone(),
+            start_ms: first.event_ms,
+            last_ms: first.event_ms,
+            pageviews: 0,
+            events: 0,
+            entry_path: None,
+            exit_path: None,
+            referrer_source: first.referrer_source,
+            utm: first.utm.clone(),
+            country: first.country.clone(),
+            device: first.device.clone(),
+            browser: first.browser.clone(),
+            os: first.os.clone(),
+            revenue: 0,
+            converted: false,
+        };
+        state.add(first);
+        state
+    }
+
+    pub fn add(&mut self, event: &LiveEvent) {
+        self.events += 1;
+        self.start_ms = self.start_ms.min(event.event_ms);
+        self.last_ms = self.last_ms.max(event.event_ms);
+        if event.is_pageview {
+            self.pageviews += 1;
+            if let Some(path) = &event.path {
+                if self.entry_path.is_none() {
+                    self.entry_path = Some(path.clone());
+                }
+                self.exit_path = Some(path.clone());
+            }
+        }
+        self.revenue = self.revenue.saturating_add(event.revenue);
+        self.converted |= event.converted;
+    }
+
+    /// Appends the `sessions` row of this session.
+    pub fn push_row(
+        &self,
+        site: &str,
+        cols: &SessionColumns,
+        rows: &mut RowBuf,
+    ) -> Result<(), RowError> {
+        debug_assert_eq!(rows.table(), Table::Sessions);
+        let mut row = vec![Value::Null; cols.len];
+        row[cols.session_id] = Value::Str(&self.session_id);
+        row[cols.visitor_id] = Value::Str(&self.visitor_id);
+        row[cols.site] = Value::Str(site);
+        row[cols.start] = Value::Int(self.start_ms * 1000);
+        row[cols.end] = Value::Int(self.last_ms * 1000);
+        row[cols.duration] = Value::Int((self.last_ms - self.start_ms) / 1000);
+        row[cols.pageviews] = Value::Int(i64::from(self.pageviews));
+        row[cols.events] = Value::Int(i64::from(self.events));
+        row[cols.entry_path] = text(&self.entry_path);
+        row[cols.exit_path] = text(&self.exit_path);
+        row[cols.is_bounce] = Value::Bool(self.pageviews <= 1 && self.events <= 1);
+        row[cols.referrer_source] = self.referrer_source.map_or(Value::Null, Value::Str);
+        for (i, utm) in self.utm.iter().enumerate() {
+            row[cols.utm[i]] = text(utm);
+        }
+        row[cols.country] = text(&self.country);
+        row[cols.device] = text(&self.device);
+        row[cols.browser] = text(&self.browser);
+        row[cols.os] = text(&self.os);
+        row[cols.revenue] = Value::Int(self.revenue);
+        row[cols.converted] = Value::Bool(self.converted);
+        rows.push_row(&row)
+    }
+}
+
+fn text(v: &Option<Arc<str>>) -> Value<'_> {
+    v.as_deref().map_or(Value::Null, Value::Str)
+}
+
+#[cfg(test)]
+mod tests {
+    #![expect(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn a_visitor_gets_a_new_session_after_the_idle_timeout() {
+        let index = SessionIndex::new(SESSION_IDLE_TIMEOUT_MS);
+        let t0 = 1_000_000;
+        let a = index.assign("s", 7, t0);
+        assert_eq!(index.assign("s", 7, t0 + SESSION_IDLE_TIMEOUT_MS), a);
+        let b = index.assign("s", 7, t0 + 2 * SESSION_IDLE_TIMEOUT_MS + 1);
+        assert_ne!(a, b);
+        assert_ne!(index.assign("s", 8, t0), a);
+        index.expire(t0 + 10 * SESSION_IDLE_TIMEOUT_MS);
+        assert!(index.is_empty());
+    }
+
+    #[test]
+    fn state_accumulates_and_writes_a_row() {
+        let event = |ms, path: &str, pageview| LiveEvent {
+            event_ms: ms,
+            session_id: Arc::from("s1"),
+            visitor_id: Arc::from("v1"),
+            is_pageview: pageview,
+            path: Some(Arc::from(path)),
+            ..LiveEvent::default()
+        };
+        let mut state = SessionState::start(&event(1000, "/in", true));
+        state.add(&event(5000, "/mid", false));
+        state.add(&LiveEvent {
+            revenue: 1999,
+            converted: true,
+            ..event(61_000, "/out", true)
+        });
+        assert_eq!((state.pageviews, state.events), (2, 3));
+        assert_eq!(state.entry_path.as_deref(), Some("/in"));
+        assert_eq!(state.exit_path.as_deref(), Some("/out"));
+        let cols = SessionColumns::resolve().unwrap();
+        let mut rows = RowBuf::new(Table::Sessions);
+        state.push_row("shop.example", &cols, &mut rows).unwrap();
+        let mut reader = rows.reader();
+        let mut out = Vec::new();
+        assert!(reader.next_row(&mut out).unwrap());
+        assert_eq!(out[cols.duration], Value::Int(60));
+        assert_eq!(out[cols.revenue], Value::Int(1999));
+        assert_eq!(out[cols.is_bounce], Value::Bool(false));
+        assert_eq!(out[cols.site], Value::Str("shop.example"));
+    }
+}
