@@ -46,8 +46,9 @@ guard(() => {
   const keepIds = privacy == 'balanced' || privacy == 'off'
   if (keepIds) store((visitorId = store() || uuid()))
 
-  const queue = createQueue((events, beacon, body = JSON.stringify({ api_key: apiKey, events })) =>
-    disabled() || (beacon && N.sendBeacon(endpoint, body))
+  // A hidden page may be going away: sendBeacon then, fetch with keepalive otherwise.
+  const queue = createQueue((events, body = JSON.stringify({ api_key: apiKey, events })) =>
+    disabled() || (D.hidden && N.sendBeacon(endpoint, body))
       ? 0
       : fetch(endpoint, { method: 'POST', body, keepalive: !0 }).then(r => {
           if (r.status > 428) throw 0
@@ -95,7 +96,7 @@ guard(() => {
     event: (name, props) => track('custom', { name, props }),
     trackEcommerce: (name, ecommerce) => track('ecommerce', { name, ecommerce }),
     identify: (id, props) => {
-      if (privacy == 'off') userId = id
+      if (privacy == 'off') userId = id && id + ''
       track('identify', { props })
     },
     page: url => pageview(url && new URL(url, location) + ''),
@@ -110,8 +111,8 @@ guard(() => {
 
   // Page hide (tab switch, close, navigation away; fires before pagehide in every current
   // browser): report the page and hand the whole queue to sendBeacon.
-  on(D, 'visibilitychange', () => (D.hidden ? (leave(), queue.send(1)) : (visibleSince = now())))
-  on(W, 'online', () => queue.send())
+  on(D, 'visibilitychange', () => (D.hidden ? (leave(), queue.send()) : (visibleSince = now())))
+  on(W, 'online', queue.send)
   if (!auto) return
 
   // SPA navigations (pushState, replaceState, popstate, hash changes) all change location.href:

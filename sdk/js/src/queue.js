@@ -2,9 +2,9 @@
 // queue (bounded) and retries them with exponential backoff, drops events older than the
 // server's 72-hour window. The transport is injected, so it is tested in node (with mocked timers).
 //
-// `post(events, beacon)` sends one batch. It returns (a promise of) anything for "done" and
-// throws or rejects for "retry later". With `beacon` set the page is going away: the whole queue
-// (at most MAX_QUEUED events, one request) is handed over at once.
+// `post(events)` sends one batch: the whole queue, at most MAX_QUEUED events. It returns (a
+// promise of) anything for "done" and throws or rejects for "retry later". `send()` sends now
+// (page hide, back online); the caller's `post` picks the transport.
 
 export const MAX_AGE_MS = 2592e5 // 72 h
 export const BATCH_SIZE = 10 // queued events that trigger a send at once
@@ -19,14 +19,14 @@ export const createQueue = post => {
   let timer
   let backoffMs = 0
 
-  const send = beacon => {
+  const send = () => {
     clearTimeout(timer)
     timer = 0
     queue = queue.filter(e => e.ts > Date.now() - MAX_AGE_MS).slice(-MAX_QUEUED)
     if (queue.length) {
       const batch = queue
       queue = []
-      new Promise(ok => ok(post(batch, beacon))).then(
+      new Promise(ok => ok(post(batch))).then(
         () => send((backoffMs = 0)),
         () => {
           queue = batch.concat(queue)

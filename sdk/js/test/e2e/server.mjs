@@ -13,11 +13,12 @@ export const API_KEY = process.env.ECOMDASH_API_KEY || 'test_write_key'
 /**
  * Starts the server on 127.0.0.1:0. `batches` holds every batch POST received: its parsed body,
  * raw text, content type, `sec-fetch-mode` (sendBeacon sends "no-cors", the tracker's fetch "cors")
- * and the status answered. `tracker` sets the attributes of the script tag pages get.
+ * the status and the body answered. `tracker` sets the attributes of the script tag pages get.
  */
 export async function startServer() {
   const batches = []
-  const state = { tracker: {}, failNext: 0 }
+  const allBatches = [] // never reset: what the whole suite sent
+  const state = { tracker: {}, failNext: 0, failMarker: '', lastBatchAt: 0 }
   const daemon = process.env.ECOMDASH_URL?.replace(/\/$/, '')
 
   const server = createServer(async (req, res) => {
@@ -26,6 +27,7 @@ export async function startServer() {
       if (req.method === 'POST' && url.pathname === BATCH_PATH) {
         let text = ''
         for await (const chunk of req) text += chunk
+        state.lastBatchAt = Date.now()
         let body
         try {
           body = JSON.parse(text)
@@ -34,7 +36,7 @@ export async function startServer() {
         }
         let status = 202
         let answer = '{"accepted":true}'
-        if (state.failNext > 0) {
+        if (state.failNext > 0 && text.includes(state.failMarker)) {
           state.failNext--
           status = 503
           answer = '<html>overloaded</html>'
@@ -42,18 +44,26 @@ export async function startServer() {
           const r = await fetch(daemon + BATCH_PATH, {
             method: 'POST',
             body: text,
-            headers: { 'content-type': req.headers['content-type'] || 'text/plain' },
+            // The browser's own headers, so the daemon enriches as if the page had called it.
+            headers: Object.fromEntries(
+              ['content-type', 'user-agent', 'accept-language']
+                .filter(h => req.headers[h])
+                .map(h => [h, req.headers[h]])
+            ),
           })
           status = r.status
           answer = await r.text()
         }
-        batches.push({
+        const record = {
           body,
           text,
           contentType: req.headers['content-type'],
           fetchMode: req.headers['sec-fetch-mode'],
           status,
-        })
+          answer,
+        }
+        batches.push(record)
+        allBatches.push(record)
         res.writeHead(status, { 'content-type': 'application/json', 'access-control-allow-origin': '*' })
         res.end(answer)
         return
@@ -83,12 +93,15 @@ export async function startServer() {
   return {
     origin,
     batches,
+    allBatches,
     /** Every event received, in arrival order. */
     events: () => batches.flatMap(b => b.body?.events ?? []),
     /** Script tag attributes (besides data-api-key) for the next pages served. */
     setTracker: attrs => (state.tracker = attrs),
-    /** Answers the next `n` batches with 503 and an HTML body. */
-    failNext: n => (state.failNext = n),
+    /** Answers the next `n` batches whose body contains `marker` with 503 and an HTML body. */
+    failNext: (n, marker = '') => Object.assign(state, { failNext: n, failMarker: marker }),
+    /** Milliseconds since the last batch arrived. */
+    quietMs: () => Date.now() - state.lastBatchAt,
     reset: () => {
       batches.length = 0
       state.tracker = {}

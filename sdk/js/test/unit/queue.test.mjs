@@ -5,9 +5,8 @@ import { createQueue, BATCH_SIZE, MAX_QUEUED, WAIT_MS, MAX_AGE_MS } from '../../
 // A transport that records every batch and answers from a script of outcomes ('ok' | 'fail').
 const transport = outcomes => {
   const calls = []
-  const post = (events, beacon) => {
-    calls.push({ ids: events.map(e => e.event_id), beacon: !!beacon })
-    if (beacon) return
+  const post = events => {
+    calls.push({ ids: events.map(e => e.event_id) })
     return outcomes.shift() === 'fail' ? Promise.reject(new Error('offline')) : Promise.resolve()
   }
   return { calls, post }
@@ -80,28 +79,29 @@ test('the offline queue is bounded and drops events older than 72 hours', async 
   for (let i = 0; i < MAX_QUEUED + 50; i++) q.add(ev())
   mock.timers.tick(WAIT_MS)
   await settle()
-  q.send(1)
-  assert.ok(calls.every(c => c.ids.length <= MAX_QUEUED))
-  const sent = calls.filter(c => c.beacon).flatMap(c => c.ids)
-  assert.equal(sent.length, MAX_QUEUED)
-  assert.ok(!sent.includes(old.event_id))
+  calls.length = 0
+  q.send()
+  assert.equal(calls.length, 1)
+  const sent = calls[0].ids
+  assert.equal(sent.length, MAX_QUEUED, 'the oldest events beyond the bound were dropped')
+  assert.ok(!sent.includes(old.event_id), 'the 72-hour-old event was dropped')
   assert.equal(new Set(sent).size, sent.length)
 })
 
-test('page hide hands every queued event to one beacon', t => {
+test('send() (page hide, back online) hands every queued event over in one request', async t => {
   mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1e12 })
   t.after(() => mock.timers.reset())
   const { calls, post } = transport([])
   const q = createQueue(post)
-  // Queue without triggering a size flush: a failed send first sets the backoff.
-  q.send()
-  const events = Array.from({ length: 7 }, () => ev())
+  const events = Array.from({ length: BATCH_SIZE - 1 }, () => ev())
   events.forEach(q.add)
-  calls.length = 0
-  q.send(1)
-  assert.deepEqual(calls.map(c => c.beacon), [true])
+  assert.equal(calls.length, 0, 'below the batch size, events wait')
+  q.send()
+  assert.equal(calls.length, 1)
   assert.deepEqual(calls[0].ids, events.map(e => e.event_id))
-  q.send(1)
-  assert.equal(calls.length, 1, 'nothing left to send')
+  await settle()
+  mock.timers.tick(WAIT_MS)
+  q.send()
+  assert.equal(calls.length, 1, 'nothing is left to send')
   assert.ok(MAX_QUEUED <= 100, 'one request never exceeds the server batch limit')
 })
