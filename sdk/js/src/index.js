@@ -36,6 +36,7 @@ guard(() => {
   let visitorId
   let userId
   let current // URL of the page being viewed
+  let seen // the real location of the last automatic pageview: a virtual page(url) is no navigation
   let depth // max scroll depth (%) of the current page
   let sentDepth
   let visibleSince = now() // start of the visible time not yet reported
@@ -55,19 +56,22 @@ guard(() => {
         })
   )
 
-  const track = (type, fields) =>
-    disabled() ||
-    queue.add(
-      buildEvent(type, fields, {
-        url: current || location.href,
-        title: D.title,
-        ts: now(),
-        visitor_id: visitorId,
-        user_id: userId,
-        screen: { w: screen.width, h: screen.height },
-        lang: N.language,
-      })
-    )
+  // Guarded: the API methods and timers that reach it need no guard of their own.
+  const track = guard(
+    (type, fields) =>
+      disabled() ||
+      queue.add(
+        buildEvent(type, fields, {
+          url: current || location.href,
+          title: D.title,
+          ts: now(),
+          visitor_id: visitorId,
+          user_id: userId,
+          screen: { w: screen.width, h: screen.height },
+          lang: N.language,
+        })
+      )
+  )
 
   const measureScroll = () =>
     (depth = Math.max(depth, Math.min(100, (((scrollY + innerHeight) * 100) / root.scrollHeight) | 0)))
@@ -89,22 +93,21 @@ guard(() => {
   // are evaluated after it and before the event is built, so the event gets the new URL.
   const pageview = url => {
     leave()
-    track('pageview', { referrer: current || D.referrer }, (current = url || location.href), (depth = sentDepth = 0))
+    track('pageview', { referrer: current || D.referrer }, (current = url || (seen = location.href)), (depth = sentDepth = 0))
   }
 
   const api = {
     event: (name, props) => track('custom', { name, props }),
     trackEcommerce: (name, ecommerce) => track('ecommerce', { name, ecommerce }),
-    identify: (id, props) => {
+    identify: guard((id, props) => {
       if (privacy == 'off') userId = id && id + ''
       track('identify', { props })
-    },
-    page: url => pageview(url && new URL(url, location) + ''),
+    }),
+    page: guard(url => pageview(url && new URL(url, location) + '')),
     optOut: () => store('0'),
     optIn: () => store(keepIds && (visitorId = uuid())),
-    push: ([method, ...args]) => api[method](...args),
+    push: guard(([method, ...args]) => api[method](...args)),
   }
-  for (const k in api) api[k] = guard(api[k])
   const preloaded = W.ecomDashAnalytics
   W.ecomDashAnalytics = api
   preloaded?.map?.(api.push)
@@ -118,13 +121,10 @@ guard(() => {
   // SPA navigations (pushState, replaceState, popstate, hash changes) all change location.href:
   // polling it catches every kind with one timer and no patching of the page's history object.
   // The same timer samples the scroll position for the page's maximum depth.
-  setInterval(
-    guard(() => {
-      measureScroll()
-      location.href != current && pageview()
-    }),
-    200
-  )
+  setInterval(() => {
+    measureScroll()
+    location.href != seen && pageview()
+  }, 200)
 
   on(D, 'click', e => {
     const t = e.target

@@ -154,8 +154,13 @@ test('SPA navigations (pushState, hash change, back) are pageviews with the prev
   await waitFor(() => ofType('pageview').length >= 4, 'pageview after hash change')
   await page.goBack()
   await waitFor(() => ofType('pageview').length >= 5, 'pageview after popstate')
+  // A virtual pageview, then a real navigation: the poller must not take the virtual URL for one.
+  await page.evaluate(() => ecomDashAnalytics.page('/virtual/step-2'))
+  await waitFor(() => ofType('pageview').length >= 6, 'the virtual pageview')
+  await page.click('#to-cart')
+  await waitFor(() => ofType('pageview').length >= 7, 'pageview after the virtual one')
   await leave(page)
-  await waitFor(() => ofType('scroll').length >= 5, 'the last page reported on page hide')
+  await waitFor(() => ofType('scroll').length >= 7, 'the last page reported on page hide')
 
   const o = server.origin
   const views = ofType('pageview').map(e => [e.url, e.referrer ?? null])
@@ -165,6 +170,8 @@ test('SPA navigations (pushState, hash change, back) are pageviews with the prev
     [`${o}/spa/product?id=7`, `${o}/spa/cart`],
     [`${o}/spa/product?id=7#reviews`, `${o}/spa/product?id=7`],
     [`${o}/spa/product?id=7`, `${o}/spa/product?id=7#reviews`],
+    [`${o}/virtual/step-2`, `${o}/spa/product?id=7`],
+    [`${o}/spa/cart`, `${o}/virtual/step-2`],
   ])
   const scrolled = ofType('scroll').map(e => e.url)
   assert.deepEqual(scrolled, views.map(v => v[0]), 'one scroll depth per page, sent when leaving it')
@@ -290,6 +297,8 @@ test('no exception reaches the page, whatever the API or the intake does', { ski
       () => a.event('x', cyclic),
       () => a.trackEcommerce(null, null),
       () => a.identify(),
+      () => a.identify(Symbol('id')),
+      () => a.identify({ toString: () => { throw new Error('no') } }),
       () => a.page('http://[bad'),
       () => a.push('nope'),
       () => a.push(['nope']),
