@@ -130,6 +130,50 @@ impl ColumnBuilder {
         }
     }
 
+    /// A copy of the values so far as a column, leaving the builder as it is.
+    pub(crate) fn snapshot(&self) -> ColumnVec {
+        fn mask(validity: &[bool], nulls: usize) -> Option<Vec<bool>> {
+            (nulls > 0).then(|| validity.to_vec())
+        }
+        match self {
+            ColumnBuilder::Int {
+                values,
+                validity,
+                nulls,
+            } => ColumnVec::Int {
+                values: values.clone(),
+                validity: mask(validity, *nulls),
+            },
+            ColumnBuilder::Float {
+                values,
+                validity,
+                nulls,
+            } => ColumnVec::Float {
+                values: values.clone(),
+                validity: mask(validity, *nulls),
+            },
+            ColumnBuilder::Bool {
+                values,
+                validity,
+                nulls,
+            } => ColumnVec::Bool {
+                values: values.clone(),
+                validity: mask(validity, *nulls),
+            },
+            ColumnBuilder::Str {
+                dict,
+                codes,
+                validity,
+                nulls,
+                ..
+            } => ColumnVec::Str {
+                dict: Arc::new(dict.clone()),
+                codes: codes.clone(),
+                validity: mask(validity, *nulls),
+            },
+        }
+    }
+
     pub(crate) fn finish(self) -> ColumnVec {
         fn mask(validity: Vec<bool>, nulls: usize) -> Option<Vec<bool>> {
             (nulls > 0).then_some(validity)

@@ -30,7 +30,8 @@ pub struct StoreConfig {
     /// Flush the memtable when its oldest row is this old.
     pub memtable_max_age_ms: u64,
     /// An `events` row whose (site, event_id) arrived within this window is not stored again;
-    /// 0 disables deduplication.
+    /// 0 disables deduplication. The window costs about 70 bytes of memory per key, so at
+    /// 1 000 events/s the default (10 minutes) holds ~40 MB.
     pub dedup_window_ms: u64,
     /// Start a new WAL file when the current one reaches this size (WAL files also rotate at
     /// every flush).
@@ -48,7 +49,7 @@ impl Default for StoreConfig {
             durability: Durability::Fsync,
             memtable_max_bytes: 256 << 20,
             memtable_max_age_ms: 60_000,
-            dedup_window_ms: 24 * 3600 * 1000,
+            dedup_window_ms: 10 * 60 * 1000,
             wal_file_max_bytes: 64 << 20,
             compaction_small_segment_bytes: 16 << 20,
             compaction_min_segments: 4,

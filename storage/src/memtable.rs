@@ -14,6 +14,9 @@ use crate::schema::Table;
 /// A builder is sealed into an immutable batch when it reaches this many rows (and whenever a
 /// snapshot is taken), so scans of the memtable see batches of at most this size.
 pub const MEMTABLE_BATCH_ROWS: usize = 8192;
+/// A snapshot seals a builder with at least this many rows; smaller ones are copied instead, so
+/// frequent snapshots do not leave many tiny batches behind.
+const SNAPSHOT_SEAL_ROWS: usize = 1024;
 
 pub const MICROS_PER_DAY: i64 = 86_400_000_000;
 
@@ -63,21 +66,37 @@ impl PartitionBuf {
         }
         let builders = std::mem::replace(&mut self.builders, new_builders(key.table));
         let columns: Vec<_> = builders.into_iter().map(ColumnBuilder::finish).collect();
-        let schema = key.table.schema();
-        let batch = ColumnBatch {
-            column_indexes: (0..schema.len()).collect(),
-            columns,
-            row_count: self.rows,
-        };
-        let time_range = int_min_max(&batch.columns[schema.time_column]);
-        self.sealed.push(Arc::new(FrozenBatch {
-            key: key.clone(),
-            batch,
-            time_range,
-            bytes: self.bytes,
-        }));
+        self.sealed
+            .push(Arc::new(frozen_batch(key, columns, self.rows, self.bytes)));
         self.rows = 0;
         self.bytes = 0;
+    }
+
+    /// The unsealed rows as a batch, copied.
+    fn copy_partial(&self, key: &PartitionKey) -> FrozenBatch {
+        let columns = self.builders.iter().map(ColumnBuilder::snapshot).collect();
+        frozen_batch(key, columns, self.rows, self.bytes)
+    }
+}
+
+fn frozen_batch(
+    key: &PartitionKey,
+    columns: Vec<crate::column::ColumnVec>,
+    rows: usize,
+    bytes: usize,
+) -> FrozenBatch {
+    let schema = key.table.schema();
+    let batch = ColumnBatch {
+        column_indexes: (0..schema.len()).collect(),
+        columns,
+        row_count: rows,
+    };
+    let time_range = int_min_max(&batch.columns[schema.time_column]);
+    FrozenBatch {
+        key: key.clone(),
+        batch,
+        time_range,
+        bytes,
     }
 }
 
@@ -167,20 +186,31 @@ impl Memtable {
         Ok(())
     }
 
-    /// Seals every builder and returns all batches: a consistent view of the memtable.
+    /// All rows as immutable batches: a consistent view of the memtable. Builders with many
+    /// rows are sealed, small ones copied.
     pub fn snapshot(&mut self) -> Vec<Arc<FrozenBatch>> {
+        self.batches(SNAPSHOT_SEAL_ROWS)
+    }
+
+    fn batches(&mut self, seal_rows: usize) -> Vec<Arc<FrozenBatch>> {
         let mut out = Vec::new();
         for ((table, day), by_site) in &mut self.partitions {
             for (site, part) in by_site.iter_mut() {
-                if part.rows > 0 {
-                    let key = PartitionKey {
-                        table: *table,
-                        site: site.clone(),
-                        day: *day,
-                    };
-                    part.seal(&key);
-                }
                 out.extend(part.sealed.iter().cloned());
+                if part.rows == 0 {
+                    continue;
+                }
+                let key = PartitionKey {
+                    table: *table,
+                    site: site.clone(),
+                    day: *day,
+                };
+                if part.rows >= seal_rows {
+                    part.seal(&key);
+                    out.extend(part.sealed.last().cloned());
+                } else {
+                    out.push(Arc::new(part.copy_partial(&key)));
+                }
             }
         }
         out
@@ -188,7 +218,7 @@ impl Memtable {
 
     /// Takes all rows out, leaving an empty memtable that continues after `max_lsn`.
     pub fn freeze(&mut self) -> FrozenMemtable {
-        let batches = self.snapshot();
+        let batches = self.batches(1);
         let frozen = FrozenMemtable {
             batches,
             max_lsn: self.max_lsn,
@@ -288,7 +318,9 @@ mod tests {
             Some((MEMTABLE_BATCH_ROWS as i64, MEMTABLE_BATCH_ROWS as i64 + 9))
         );
         m.insert(99_999, &event(1, "a.com", "/q")).unwrap();
-        assert_eq!(m.snapshot().len(), 3);
+        let again = m.snapshot();
+        assert_eq!(again.len(), 2, "small builders are copied, not sealed");
+        assert_eq!(again[1].batch.row_count, 11);
         assert_eq!(snap[1].batch.row_count, 10, "old snapshot is unchanged");
     }
 }
