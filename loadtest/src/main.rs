@@ -1,0 +1,204 @@
+//! `ecomdash-loadtest`: drive a running EcomDash daemon with realistic shop traffic, or dump the
+//! same traffic as NDJSON for `ecomdash import`.
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context};
+use clap::{Parser, ValueEnum};
+use ecomdash_loadtest::driver::{drive, DriveConfig, Target};
+use ecomdash_loadtest::duration::parse_duration;
+use ecomdash_loadtest::model::{Funnel, ModelConfig};
+use ecomdash_loadtest::pool::Pool;
+use ecomdash_loadtest::report::{LiveCounters, Report, RunSetup};
+use indicatif::{ProgressBar, ProgressStyle};
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Mode {
+    /// JSON over HTTP/1.1 (QUIC comes with the QUIC intake)
+    Http,
+}
+
+/// Realistic shop traffic for EcomDash, with latency histograms.
+#[derive(Debug, Parser)]
+#[command(name = "ecomdash-loadtest", version)]
+struct Args {
+    /// Base URL of the daemon
+    #[arg(long, default_value = "http://127.0.0.1:8000")]
+    target: String,
+    #[arg(long, value_enum, default_value = "http")]
+    mode: Mode,
+    /// How long to send (30s, 2m, 500ms)
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Concurrent keep-alive connections
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// Open loop at this many events per second (latency from intended send time); closed loop
+    /// when absent
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Send batches of up to N events (1..=100) to the batch endpoint
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=100))]
+    batch: Option<u16>,
+    /// Number of simulated shops, with skewed volumes
+    #[arg(long, default_value_t = 3)]
+    sites: usize,
+    /// Seed of the traffic model: same seed, same events
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Write key per site, comma separated (site i uses key i modulo the count)
+    #[arg(long, value_delimiter = ',', env = "ECOMDASH_LOADTEST_KEY")]
+    key: Vec<String>,
+    /// Also write the final report as JSON to this file
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write the events as NDJSON import lines to this file instead of sending them
+    #[arg(long)]
+    dump: Option<PathBuf>,
+    /// Number of events to dump
+    #[arg(long, default_value_t = 100_000)]
+    events: u64,
+    /// Events pre-generated into request templates and cycled (with fresh event ids) while sending
+    #[arg(long, default_value_t = 50_000)]
+    pool_events: usize,
+    /// Start of the simulated timeline in ms since the epoch (default: one hour ago, to the minute)
+    #[arg(long)]
+    base_ms: Option<i64>,
+    /// Share of bot sessions
+    #[arg(long, default_value_t = 0.05)]
+    bot_share: f64,
+    /// Funnel continuation rates: add-to-cart, begin-checkout, purchase
+    #[arg(long, value_delimiter = ',', num_args = 3, default_values_t = [0.12, 0.45, 0.6])]
+    funnel: Vec<f64>,
+    /// Runtime worker threads (default: all cores)
+    #[arg(long)]
+    threads: Option<usize>,
+    /// No progress line
+    #[arg(long)]
+    quiet: bool,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let Mode::Http = args.mode;
+    let base_ms = match args.base_ms {
+        Some(base) => base,
+        None => {
+            let now_ms = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as i64;
+            now_ms - now_ms % 60_000 - 3_600_000
+        }
+    };
+    let mut model = ModelConfig::new(args.seed, args.sites, base_ms);
+    model.bot_share = args.bot_share;
+    if let [add_to_cart, begin_checkout, purchase] = args.funnel[..] {
+        model.funnel = Funnel {
+            add_to_cart,
+            begin_checkout,
+            purchase,
+        };
+    }
+    if let Some(path) = &args.dump {
+        let file =
+            File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        let written =
+            ecomdash_loadtest::dump::write_ndjson(model, args.events, &mut BufWriter::new(file))?;
+        eprintln!("wrote {written} events to {}", path.display());
+        return Ok(());
+    }
+    if args
+        .rate
+        .is_some_and(|rate| !rate.is_finite() || rate <= 0.0)
+    {
+        bail!("--rate must be positive");
+    }
+    let target = Target::parse(&args.target)?;
+    let built = Instant::now();
+    let batch = args.batch.map(usize::from);
+    let pool = Arc::new(Pool::build(model, args.pool_events.max(1), batch)?);
+    if !args.quiet {
+        eprintln!(
+            "pool: {} requests, {} events, run {} (built in {:.2?})",
+            pool.templates.len(),
+            pool.events,
+            pool.run_id,
+            built.elapsed()
+        );
+    }
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = args.threads {
+        runtime.worker_threads(threads.max(1));
+    }
+    let runtime = runtime.enable_all().build()?;
+    let setup = RunSetup {
+        target: args.target.clone(),
+        connections: args.connections.max(1),
+        batch: batch.unwrap_or(1),
+        rate: args.rate,
+        seed: args.seed,
+        run_id: pool.run_id.clone(),
+    };
+    let config = DriveConfig {
+        target,
+        connections: args.connections.max(1),
+        duration: args.duration,
+        rate: args.rate,
+        keys: args.key.clone(),
+        batch: batch.is_some(),
+    };
+    let live = Arc::new(LiveCounters::default());
+    let started = Instant::now();
+    let stats = runtime.block_on(async {
+        let progress = (!args.quiet).then(|| spawn_progress(Arc::clone(&live), started));
+        let stats = drive(config, Arc::clone(&pool), Arc::clone(&live)).await;
+        if let Some((bar, task)) = progress {
+            task.abort();
+            bar.finish_and_clear();
+        }
+        stats
+    })?;
+    let report = Report::new(setup, &stats, started.elapsed());
+    print!("{}", report.render());
+    if let Some(path) = &args.json {
+        let file =
+            File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        serde_json::to_writer_pretty(BufWriter::new(file), &report)?;
+    }
+    Ok(())
+}
+
+/// A progress line updated twice a second: elapsed, sent, acked, errors by status, current rate.
+fn spawn_progress(
+    live: Arc<LiveCounters>,
+    started: Instant,
+) -> (ProgressBar, tokio::task::JoinHandle<()>) {
+    let bar = ProgressBar::new_spinner();
+    if let Ok(style) = ProgressStyle::with_template("{spinner} {msg}") {
+        bar.set_style(style);
+    }
+    let handle = bar.clone();
+    let task = tokio::spawn(async move {
+        let mut interval = tokio::time::interval(Duration::from_millis(500));
+        let mut previous = (Instant::now(), 0u64);
+        loop {
+            interval.tick().await;
+            let acked = live.events_acked.load(Ordering::Relaxed);
+            let sent = live.events_sent.load(Ordering::Relaxed);
+            let now = Instant::now();
+            let rate = (acked - previous.1) as f64
+                / now.duration_since(previous.0).as_secs_f64().max(1e-3);
+            previous = (now, acked);
+            handle.set_message(format!(
+                "elapsed {:.1}s  sent {sent}  acked {acked}  {}  rate {rate:.0} events/s",
+                started.elapsed().as_secs_f64(),
+                live.errors_summary()
+            ));
+            handle.tick();
+        }
+    });
+    (bar, task)
+}
