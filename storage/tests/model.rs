@@ -132,6 +132,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
         };
         prop_assert_eq!(scan_events(store.as_ref().unwrap()), expected);
     }
+    drop(store);
     assert_consistent_dir(dir.path());
     Ok(())
 }

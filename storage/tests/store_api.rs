@@ -54,6 +54,7 @@ fn appended_rows_are_visible_before_and_after_flush_and_reopen() {
     let store = Store::open(dir.path(), small_config()).unwrap();
     assert_eq!(scan_events(&store), all);
     assert_eq!(store.stats().memtable_rows, 0, "close flushed everything");
+    drop(store);
     assert_consistent_dir(dir.path());
 }
 
