@@ -1,6 +1,7 @@
 // Browser entry: reads the script tag's configuration, tracks the page automatically and exposes
-// the `ecomDashAnalytics` global. Every callback runs inside `guard`: no exception reaches the
-// host page. Written for size (budget: 2,048 bytes gzipped), so helpers are few and shared.
+// the `ecomDashAnalytics` global. Whatever can throw runs inside `guard`: no exception reaches the
+// host page. Written for size (budget: 2,048 bytes gzipped), so helpers are few and shared, and
+// booleans of DOM options are written 1 (WebIDL converts them).
 import { selector } from './selector.js'
 import { buildEvent, uuid } from './event.js'
 import { createQueue } from './queue.js'
@@ -17,7 +18,9 @@ const guard =
       return f(...a)
     } catch (e) {}
   }
-const on = (target, type, f) => target.addEventListener(type, guard(f), !0)
+// Listeners capture, so a page that stops propagation still has its clicks counted. Resource
+// load errors reach a capturing window listener too: the error listener skips them (no message).
+const on = (target, type, f) => target.addEventListener(type, guard(f), 1)
 // The one localStorage key, `ecomdash`: "0" once the visitor opted out, else the visitor id
 // (balanced and off privacy modes only). Access throws in sandboxed frames, hence the guard.
 // A truthy value sets, 0 or false removes, no value reads.
@@ -51,7 +54,7 @@ guard(() => {
   const queue = createQueue((events, body = JSON.stringify({ api_key: apiKey, events })) =>
     disabled() || (D.hidden && N.sendBeacon(endpoint, body))
       ? 0
-      : fetch(endpoint, { method: 'POST', body, keepalive: !0 }).then(r => {
+      : fetch(endpoint, { method: 'POST', body, keepalive: 1 }).then(r => {
           if (r.status > 428) throw 0
         })
   )
@@ -143,7 +146,7 @@ guard(() => {
     })
   })
   on(D, 'submit', e => track('form_submit', { props: { form: selector(e.target) } }))
-  on(W, 'error', e => errors++ < 10 && track('error', { error: { message: e.message, source: e.filename, line: e.lineno } }))
+  on(W, 'error', e => e.message && errors++ < 10 && track('error', { error: { message: e.message, source: e.filename, line: e.lineno } }))
 
   pageview()
 
@@ -151,7 +154,7 @@ guard(() => {
   // set up): LCP (last candidate), FCP (the last paint entry), CLS (sum of shifts without recent
   // input), INP (longest interaction: an upper bound of the 98th percentile) and TTFB.
   const observe = (type, f) =>
-    new PerformanceObserver(guard(list => list.getEntries().map(f))).observe({ type, buffered: !0, durationThreshold: 16 })
+    new PerformanceObserver(guard(list => list.getEntries().map(f))).observe({ type, buffered: 1, durationThreshold: 16 })
   observe('largest-contentful-paint', e => (vitals.lcp = e.startTime))
   observe('paint', e => (vitals.fcp = e.startTime))
   observe('layout-shift', e => e.hadRecentInput || (vitals.cls = (vitals.cls || 0) + e.value))

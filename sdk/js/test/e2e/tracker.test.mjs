@@ -287,6 +287,9 @@ test('opt-out, Do-Not-Track and Global Privacy Control stop all sending', { skip
 
 test('uncaught errors are reported with message, source and line, redacted', { skip }, async () => {
   const { page, context } = await open('/')
+  // A broken image is a resource error, not a JavaScript error: it must not be reported.
+  await page.click('#broken-image')
+  await page.waitForFunction(() => document.getElementById('banner')?.complete)
   await page.click('#broken')
   const [error] = await waitFor(() => ofType('error').length && ofType('error'), 'the error event')
   assert.equal(error.error.message, 'Uncaught Error: fixture failure for [email]')
@@ -294,6 +297,8 @@ test('uncaught errors are reported with message, source and line, redacted', { s
   assert.ok(error.error.line > 0)
   await leave(page)
   await context.close()
+  await waitFor(() => server.quietMs() > 400, 'a quiet intake', 5000)
+  assert.equal(ofType('error').length, 1, 'the broken image is not reported as an error')
 })
 
 test('data-auto-track="false" sends only what the API asks for', { skip }, async () => {
