@@ -12,13 +12,17 @@ use ecomdash_storage::{
 };
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
-use segment_common::{arb_batch, rows, Cell};
+use segment_common::{arb_batch, rows, sessionize, Cell};
 
+/// A deterministic batch whose rows are session-structured, so the default sort order stores
+/// some columns as group runs.
 fn sample_batch(table: Table, rows: usize) -> ColumnBatch {
-    arb_batch(table, rows..rows + 1)
+    let batch = arb_batch(table, rows..rows + 1)
         .new_tree(&mut proptest::test_runner::TestRunner::deterministic())
         .unwrap()
-        .current()
+        .current();
+    let group = table.schema().index_of("session_id").unwrap();
+    sessionize(batch, group)
 }
 
 fn write(dir: &Path, table: Table, batch: &ColumnBatch, chunk_rows: usize) -> Vec<u8> {

@@ -11,7 +11,7 @@ use ecomdash_storage::{
     SortOrder, Table, WriteOptions, Zone,
 };
 use proptest::prelude::*;
-use segment_common::{arb_batch, cell, rows, sorted_rows, Cell};
+use segment_common::{arb_batch, cell, rows, sessionize, sorted_rows, Cell};
 
 /// The zone a chunk of `col` over `rows` must have.
 fn expected_zone(col: &ColumnVec, range: std::ops::Range<usize>) -> Option<(Cell, Cell)> {
@@ -75,12 +75,13 @@ fn check_segment(
     table: Table,
     batch: &ColumnBatch,
     chunk_rows: usize,
+    sort: SortOrder,
 ) -> Result<(), TestCaseError> {
     let dir = tempfile::tempdir().unwrap();
     let options = WriteOptions {
         chunk_rows,
         zstd_level: 1,
-        sort: SortOrder::AsGiven,
+        sort,
     };
     let meta = write_segment_with(
         dir.path(),
@@ -115,9 +116,14 @@ fn check_segment(
     prop_assert_eq!(meta.max_ts, ts_values.iter().copied().max().unwrap_or(0));
 
     let all = segment.read_all().unwrap();
-    prop_assert_eq!(rows(&all), rows(batch));
     prop_assert_eq!(&all.column_indexes, &batch.column_indexes);
+    if sort == SortOrder::AsGiven {
+        prop_assert_eq!(rows(&all), rows(batch));
+    } else {
+        prop_assert_eq!(sorted_rows(&all), sorted_rows(batch));
+    }
 
+    // Chunk reads, projections and zones, against the stored order.
     let schema = table.schema();
     let projection: Vec<usize> = (0..schema.len()).filter(|c| c % 3 != 1).rev().collect();
     let mut start = 0;
@@ -132,7 +138,7 @@ fn check_segment(
             for r in 0..n {
                 prop_assert_eq!(
                     cell(&part.columns[col_pos], r),
-                    cell(&batch.columns[column], start + r)
+                    cell(&all.columns[column], start + r)
                 );
             }
             if let ColumnVec::Str { dict, .. } = &part.columns[col_pos] {
@@ -140,7 +146,7 @@ fn check_segment(
             }
         }
         for column in 0..schema.len() {
-            let expected = expected_zone(&batch.columns[column], start..start + n);
+            let expected = expected_zone(&all.columns[column], start..start + n);
             let found = zone_cells(&segment, chunk, column);
             prop_assert!(
                 same_zone(found.clone(), expected.clone()),
@@ -163,12 +169,20 @@ proptest! {
 
     #[test]
     fn event_segments_round_trip(batch in arb_batch(Table::Events, 0..120), chunk_rows in 1usize..70) {
-        check_segment(Table::Events, &batch, chunk_rows)?;
+        check_segment(Table::Events, &batch, chunk_rows, SortOrder::AsGiven)?;
     }
 
     #[test]
     fn session_segments_round_trip(batch in arb_batch(Table::Sessions, 0..200), chunk_rows in 1usize..300) {
-        check_segment(Table::Sessions, &batch, chunk_rows)?;
+        check_segment(Table::Sessions, &batch, chunk_rows, SortOrder::Time)?;
+    }
+
+    /// Session-structured rows sorted by session: exercises the group-runs encoding.
+    #[test]
+    fn sessionized_event_segments_round_trip(batch in arb_batch(Table::Events, 1..150), chunk_rows in 1usize..100) {
+        let group = Table::Events.schema().index_of("session_id").unwrap();
+        let batch = sessionize(batch, group);
+        check_segment(Table::Events, &batch, chunk_rows, SortOrder::default_for(Table::Events))?;
     }
 
     #[test]

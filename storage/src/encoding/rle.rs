@@ -63,6 +63,101 @@ pub fn decode_rle(bytes: &[u8], n: usize) -> Result<Vec<i64>, DecodeError> {
     Ok(out)
 }
 
+/// Tag of the group-runs encoding in a column payload's values section. It is not a plain
+/// integer encoding: decoding it needs the run lengths of another column of the same chunk.
+///
+/// ```text
+/// group_runs := 5 group_column:varint ints      one value per group run with >= 1 non-null row
+/// ```
+/// A group run is a maximal range of rows over which the group column (the column the segment is
+/// sorted by, e.g. `session_id`) has the same value (or is null throughout). Session-level
+/// attributes (country, device, browser…) are constant within a session's run, so they cost one
+/// value per session and share the session column's run boundaries instead of storing their own.
+pub const GROUP_RUNS_TAG: u8 = 5;
+
+/// Run lengths of a column over all rows: a run ends where the value or its nullness changes.
+pub fn run_lengths(values: &[i64], validity: Option<&[bool]>) -> Vec<u32> {
+    let present = |row: usize| validity.is_none_or(|v| v[row]);
+    let mut runs = Vec::new();
+    let mut start = 0;
+    for row in 1..=values.len() {
+        let boundary = row == values.len()
+            || present(row) != present(start)
+            || (present(row) && values[row] != values[start]);
+        if boundary {
+            runs.push((row - start) as u32);
+            start = row;
+        }
+    }
+    runs
+}
+
+/// One value per run for a column whose non-null values are constant within every run of
+/// `runs`; `None` if some run holds two different values. `value(row)` is `None` for null rows.
+pub fn per_run_values(runs: &[u32], value: impl Fn(usize) -> Option<i64>) -> Option<Vec<i64>> {
+    let mut out = Vec::with_capacity(runs.len());
+    let mut row = 0;
+    for &len in runs {
+        let mut run_value: Option<i64> = None;
+        for r in row..row + len as usize {
+            if let Some(v) = value(r) {
+                match run_value {
+                    Some(existing) if existing != v => return None,
+                    _ => run_value = Some(v),
+                }
+            }
+        }
+        out.extend(run_value);
+        row += len as usize;
+    }
+    Some(out)
+}
+
+/// Number of per-run values a column with `validity` stores over `runs`.
+pub fn runs_with_values(runs: &[u32], validity: Option<&[bool]>) -> usize {
+    let Some(validity) = validity else {
+        return runs.len();
+    };
+    let mut row = 0;
+    let mut count = 0;
+    for &len in runs {
+        let end = row + len as usize;
+        count += usize::from(validity.get(row..end).is_some_and(|v| v.iter().any(|&p| p)));
+        row = end;
+    }
+    count
+}
+
+/// Expands per-run values to the values of the non-null rows, in row order.
+pub fn expand_runs(
+    runs: &[u32],
+    validity: Option<&[bool]>,
+    run_values: &[i64],
+    rows: usize,
+) -> Result<Vec<i64>, DecodeError> {
+    if runs.iter().map(|&l| l as usize).sum::<usize>() != rows {
+        return Err(DecodeError("group runs do not cover the chunk"));
+    }
+    let mut out = Vec::with_capacity(rows);
+    let mut values = run_values.iter();
+    let mut row = 0;
+    for &len in runs {
+        let end = row + len as usize;
+        let present = validity.map_or(len as usize, |v| v[row..end].iter().filter(|&&p| p).count());
+        if present > 0 {
+            let &v = values
+                .next()
+                .ok_or(DecodeError("too few group run values"))?;
+            out.resize(out.len() + present, v);
+        }
+        row = end;
+    }
+    if values.next().is_some() {
+        return Err(DecodeError("too many group run values"));
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     #![expect(clippy::unwrap_used)]
@@ -86,6 +181,52 @@ mod tests {
         fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64), n in 0usize..100) {
             let _ = decode_rle(&bytes, n);
         }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+        #[test]
+        fn group_runs_round_trip(
+            groups in proptest::collection::vec((0i64..4, 1usize..6, any::<bool>(), 0i64..3), 0..30),
+            nulls in proptest::collection::vec(any::<bool>(), 200),
+        ) {
+            // A group column of runs, and a column constant within each group (some nulls).
+            let mut group = Vec::new();
+            let mut column = Vec::new();
+            for &(g, len, _, v) in &groups {
+                group.extend(std::iter::repeat_n(g, len));
+                column.extend(std::iter::repeat_n(v, len));
+            }
+            let rows = group.len();
+            let validity: Vec<bool> = (0..rows).map(|r| !nulls[r]).collect();
+            let runs = run_lengths(&group, None);
+            prop_assert_eq!(runs.iter().map(|&l| l as usize).sum::<usize>(), rows);
+            let values = per_run_values(&runs, |r| validity[r].then_some(column[r]));
+            // Adjacent groups with the same id merge into one run and may disagree on the value.
+            if let Some(values) = values {
+                prop_assert_eq!(values.len(), runs_with_values(&runs, Some(&validity)));
+                let present: Vec<i64> = (0..rows).filter(|&r| validity[r]).map(|r| column[r]).collect();
+                prop_assert_eq!(expand_runs(&runs, Some(&validity), &values, rows).unwrap(), present);
+            }
+        }
+    }
+
+    #[test]
+    fn group_runs_reject_mismatches() {
+        let runs = run_lengths(&[1, 1, 2, 2, 2], Some(&[true, true, true, false, true]));
+        assert_eq!(runs, [2, 1, 1, 1]);
+        assert_eq!(per_run_values(&[2, 3], |r| Some([5, 5, 6, 6, 7][r])), None);
+        assert_eq!(
+            per_run_values(&[2, 3], |r| Some([5, 5, 6, 6, 6][r])),
+            Some(vec![5, 6])
+        );
+        assert!(expand_runs(&[2, 3], None, &[5], 5).is_err());
+        assert!(expand_runs(&[2, 3], None, &[5, 6, 7], 5).is_err());
+        assert!(expand_runs(&[2, 2], None, &[5, 6], 5).is_err());
+        assert_eq!(
+            expand_runs(&[2, 3], None, &[5, 6], 5).unwrap(),
+            [5, 5, 6, 6, 6]
+        );
     }
 
     #[test]

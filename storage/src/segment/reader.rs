@@ -11,8 +11,9 @@ use super::format::{
 };
 use super::{SegmentError, SegmentMeta, Zone};
 use crate::column::{ColumnBatch, ColumnVec, StrDict};
-use crate::encoding::{self, dictionary, plain, DecodeError};
+use crate::encoding::{self, dictionary, plain, rle, DecodeError};
 use crate::mmap::SealedMap;
+use crate::row::get_varint;
 use crate::schema::{ColumnType, Schema};
 
 /// An open, immutable segment. `Send + Sync`: share it behind an `Arc` between scans.
@@ -162,6 +163,17 @@ impl Segment {
         self.column_map[column].map_or(0, |c| info.columns[c].block.stored_len)
     }
 
+    /// Stored bytes of the dictionary of `Str` schema column `column` (0 for other types), which
+    /// a scan of that column reads once per segment.
+    pub fn dictionary_bytes(&self, column: usize) -> u64 {
+        self.column_map
+            .get(column)
+            .copied()
+            .flatten()
+            .and_then(|c| self.footer.dicts[c].as_ref())
+            .map_or(0, |d| d.block.stored_len)
+    }
+
     /// The segment's sorted dictionary of `Str` schema column `column`, decoded once and shared
     /// by every batch read from this segment (codes are comparable across chunks).
     pub fn dictionary(&self, column: usize) -> Result<Arc<StrDict>, SegmentError> {
@@ -183,10 +195,11 @@ impl Segment {
         }
         let rows = self.footer.chunks[chunk].rows;
         let mut out = Vec::with_capacity(columns.len());
+        let mut runs_cache = None;
         for &column in columns {
             self.check_column(column)?;
             out.push(match self.column_map[column] {
-                Some(seg_col) => self.decode_column(chunk, seg_col)?,
+                Some(seg_col) => self.decode_column(chunk, seg_col, &mut runs_cache)?,
                 None => null_column(self.schema.column(column).ty, rows),
             });
         }
@@ -287,18 +300,94 @@ impl Segment {
         Ok(Arc::clone(stored))
     }
 
-    fn decode_column(&self, chunk: usize, seg_col: usize) -> Result<ColumnVec, SegmentError> {
+    fn decode_column(
+        &self,
+        chunk: usize,
+        seg_col: usize,
+        cache: &mut Option<(usize, Arc<Vec<u32>>)>,
+    ) -> Result<ColumnVec, SegmentError> {
         let info = &self.footer.chunks[chunk];
         let col = &info.columns[seg_col];
         let (name, ty) = &self.footer.columns[seg_col];
         let what = || format!("chunk {chunk} column {name}");
+        let corrupt = |e: DecodeError| self.corrupt(col.block.offset, format!("{}: {e}", what()));
         let dict = match ty {
             ColumnType::Str => Some(self.dict_of(seg_col)?),
             _ => None,
         };
         let raw = self.block(&col.block, &what)?;
-        decode_payload(&raw, *ty, info.rows, col.null_count, dict)
-            .map_err(|e| self.corrupt(col.block.offset, format!("{}: {e}", what())))
+        let (validity, values) =
+            split_validity(&raw, info.rows, col.null_count).map_err(corrupt)?;
+        let present = info.rows - col.null_count as usize;
+        if *ty == ColumnType::Float {
+            let floats = encoding::decode_floats(values, present).map_err(corrupt)?;
+            return Ok(ColumnVec::Float {
+                values: expand(floats, validity.as_deref(), 0.0),
+                validity,
+            });
+        }
+        let ints = match values.split_first() {
+            Some((&rle::GROUP_RUNS_TAG, rest)) => {
+                let mut pos = 0;
+                let group = get_varint(rest, &mut pos)
+                    .and_then(|g| usize::try_from(g).ok())
+                    .ok_or_else(|| corrupt(DecodeError("bad group column")))?;
+                let runs = self.group_runs(chunk, group, seg_col, cache)?;
+                let count = rle::runs_with_values(&runs, validity.as_deref());
+                let per_run = encoding::decode_ints(&rest[pos..], count).map_err(corrupt)?;
+                rle::expand_runs(&runs, validity.as_deref(), &per_run, info.rows)
+                    .map_err(corrupt)?
+            }
+            _ => encoding::decode_ints(values, present).map_err(corrupt)?,
+        };
+        int_column(*ty, ints, validity, dict).map_err(corrupt)
+    }
+
+    /// Run lengths of segment column `group` in `chunk`, for columns encoded as group runs.
+    fn group_runs(
+        &self,
+        chunk: usize,
+        group: usize,
+        caller: usize,
+        cache: &mut Option<(usize, Arc<Vec<u32>>)>,
+    ) -> Result<Arc<Vec<u32>>, SegmentError> {
+        if let Some((cached, runs)) = cache.as_ref() {
+            if *cached == group {
+                return Ok(Arc::clone(runs));
+            }
+        }
+        let info = &self.footer.chunks[chunk];
+        let caller_offset = info.columns[caller].block.offset;
+        let valid_group = group != caller
+            && self
+                .footer
+                .columns
+                .get(group)
+                .is_some_and(|(_, ty)| *ty != ColumnType::Float);
+        if !valid_group {
+            return Err(self.corrupt(
+                caller_offset,
+                format!("chunk {chunk}: bad group column {group}"),
+            ));
+        }
+        let col = &info.columns[group];
+        let name = &self.footer.columns[group].0;
+        let what = || format!("chunk {chunk} group column {name}");
+        let corrupt = |e: DecodeError| self.corrupt(col.block.offset, format!("{}: {e}", what()));
+        let raw = self.block(&col.block, &what)?;
+        let (validity, values) =
+            split_validity(&raw, info.rows, col.null_count).map_err(corrupt)?;
+        if values.first() == Some(&rle::GROUP_RUNS_TAG) {
+            return Err(corrupt(DecodeError(
+                "group column is itself group-run encoded",
+            )));
+        }
+        let present = info.rows - col.null_count as usize;
+        let ints = encoding::decode_ints(values, present).map_err(corrupt)?;
+        let full = expand(ints, validity.as_deref(), 0);
+        let runs = Arc::new(rle::run_lengths(&full, validity.as_deref()));
+        *cache = Some((group, Arc::clone(&runs)));
+        Ok(runs)
     }
 }
 
@@ -389,14 +478,13 @@ fn check_structure(footer: &Footer, footer_start: u64) -> Result<(), (u64, Decod
     Ok(())
 }
 
-/// Decodes one column payload (see the writer's `encode_column_chunk`).
-fn decode_payload(
+/// Splits a column payload (see the writer's `encode_column_chunk`) into the validity mask and
+/// the values section, checking the null count against the footer.
+fn split_validity(
     raw: &[u8],
-    ty: ColumnType,
     rows: usize,
     null_count: u64,
-    dict: Option<Arc<StrDict>>,
-) -> Result<ColumnVec, DecodeError> {
+) -> Result<(Option<Vec<bool>>, &[u8]), DecodeError> {
     let (&flags, rest) = raw.split_first().ok_or(DecodeError("empty column block"))?;
     let (validity, values) = match flags {
         0 => (None, rest),
@@ -416,25 +504,23 @@ fn decode_payload(
     if (rows - present) as u64 != null_count || (validity.is_some() && null_count == 0) {
         return Err(DecodeError("null count differs from footer"));
     }
+    Ok((validity, values))
+}
+
+/// Builds an Int/Timestamp, Bool or Str column from decoded non-null integer values.
+fn int_column(
+    ty: ColumnType,
+    ints: Vec<i64>,
+    validity: Option<Vec<bool>>,
+    dict: Option<Arc<StrDict>>,
+) -> Result<ColumnVec, DecodeError> {
     Ok(match ty {
+        ColumnType::Float => return Err(DecodeError("float column holds integer values")),
         ColumnType::Timestamp | ColumnType::Int => ColumnVec::Int {
-            values: expand(
-                encoding::decode_ints(values, present)?,
-                validity.as_deref(),
-                0,
-            ),
-            validity,
-        },
-        ColumnType::Float => ColumnVec::Float {
-            values: expand(
-                encoding::decode_floats(values, present)?,
-                validity.as_deref(),
-                0.0,
-            ),
+            values: expand(ints, validity.as_deref(), 0),
             validity,
         },
         ColumnType::Bool => {
-            let ints = encoding::decode_ints(values, present)?;
             if ints.iter().any(|&v| v != 0 && v != 1) {
                 return Err(DecodeError("bool value other than 0 or 1"));
             }
@@ -446,7 +532,6 @@ fn decode_payload(
         }
         ColumnType::Str => {
             let dict = dict.ok_or(DecodeError("string column without dictionary"))?;
-            let ints = encoding::decode_ints(values, present)?;
             let limit = dict.len() as i64;
             if ints.iter().any(|&c| c < 0 || c >= limit) {
                 return Err(DecodeError("string code outside the dictionary"));

@@ -11,7 +11,8 @@ use super::format::{
 };
 use super::{SegmentError, SegmentMeta, Zone};
 use crate::column::{ColumnBatch, ColumnVec};
-use crate::encoding::{self, dictionary, plain};
+use crate::encoding::{self, dictionary, plain, rle};
+use crate::row::put_varint;
 use crate::schema::{ColumnType, Schema, Table};
 
 /// Row order inside a segment. Queries never depend on it; it only decides how well columns
@@ -228,12 +229,27 @@ fn write_file(
         });
     }
 
+    let group_column = match options.sort {
+        SortOrder::GroupThenTime { group } if group < schema.len() => Some(group),
+        _ => None,
+    };
     let mut chunks = Vec::with_capacity(order.len().div_ceil(chunk_rows));
     for rows in order.chunks(chunk_rows) {
+        let group = group_column.map(|g| {
+            let (values, validity) =
+                int_like_values(&batch.columns[g], str_columns[g].as_ref(), rows);
+            let validity = validity.iter().any(|p| !p).then_some(validity);
+            GroupRuns {
+                column: g,
+                runs: rle::run_lengths(&values, validity.as_deref()),
+            }
+        });
         let mut columns = Vec::with_capacity(schema.len());
-        for (col, str_col) in batch.columns.iter().zip(&str_columns) {
+        for (index, (col, str_col)) in batch.columns.iter().zip(&str_columns).enumerate() {
             payload.clear();
-            let (null_count, zone) = encode_column_chunk(col, str_col.as_ref(), rows, &mut payload);
+            let group = group.as_ref().filter(|g| g.column != index);
+            let (null_count, zone) =
+                encode_column_chunk(col, str_col.as_ref(), rows, group, &mut payload);
             columns.push(ColumnChunkInfo {
                 block: out.write_block(&payload)?,
                 null_count,
@@ -386,6 +402,68 @@ fn row_order(
     order
 }
 
+/// Run lengths of the segment's group column (the `GroupThenTime` column) in one chunk.
+struct GroupRuns {
+    column: usize,
+    runs: Vec<u32>,
+}
+
+/// Values (0 at null rows) and presence of an Int/Bool/Str column over `rows`, `Str` as codes
+/// of the segment dictionary. Floats yield nothing.
+fn int_like_values(
+    col: &ColumnVec,
+    str_col: Option<&StrColumn>,
+    rows: &[u32],
+) -> (Vec<i64>, Vec<bool>) {
+    let present: Vec<bool> = rows.iter().map(|&r| !col.is_null(r as usize)).collect();
+    let value = |r: usize| -> i64 {
+        match col {
+            ColumnVec::Int { values, .. } => values[r],
+            ColumnVec::Bool { values, .. } => i64::from(values[r]),
+            ColumnVec::Str { codes, .. } => {
+                str_col.map_or(0, |s| i64::from(s.sorted.remap[codes[r] as usize]))
+            }
+            ColumnVec::Float { .. } => 0,
+        }
+    };
+    let values = rows
+        .iter()
+        .zip(&present)
+        .map(|(&r, &p)| if p { value(r as usize) } else { 0 })
+        .collect();
+    (values, present)
+}
+
+/// Appends the values section for integer-like values: the smallest integer encoding, or group
+/// runs when the column is constant within each run of the group column and that is smaller.
+///
+/// `values` are the non-null values; `row_values` and `present` cover every row of the chunk.
+fn encode_int_values(
+    values: &[i64],
+    row_values: &[i64],
+    present: &[bool],
+    group: Option<&GroupRuns>,
+    out: &mut Vec<u8>,
+) {
+    let plain_choice = encoding::choose_int_encoding(values);
+    let plain_len = 1 + plain_choice.encoded_len(values);
+    if let Some(group) = group {
+        if let Some(per_run) =
+            rle::per_run_values(&group.runs, |r| present[r].then_some(row_values[r]))
+        {
+            let choice = encoding::choose_int_encoding(&per_run);
+            let mut header = vec![rle::GROUP_RUNS_TAG];
+            put_varint(&mut header, group.column as u64);
+            if header.len() + 1 + choice.encoded_len(&per_run) < plain_len {
+                out.extend_from_slice(&header);
+                choice.encode(&per_run, out);
+                return;
+            }
+        }
+    }
+    plain_choice.encode(values, out);
+}
+
 /// Appends the payload of one column over `rows` and returns (null count, zone).
 ///
 /// ```text
@@ -395,58 +473,49 @@ fn encode_column_chunk(
     col: &ColumnVec,
     str_col: Option<&StrColumn>,
     rows: &[u32],
+    group: Option<&GroupRuns>,
     out: &mut Vec<u8>,
 ) -> (u64, Option<Zone>) {
-    let present: Vec<usize> = rows
-        .iter()
-        .map(|&r| r as usize)
-        .filter(|&r| !col.is_null(r))
-        .collect();
-    let null_count = (rows.len() - present.len()) as u64;
+    let (row_values, present) = int_like_values(col, str_col, rows);
+    let null_count = present.iter().filter(|&&p| !p).count() as u64;
     if null_count > 0 {
         out.push(1);
-        let bits: Vec<bool> = rows.iter().map(|&r| !col.is_null(r as usize)).collect();
-        plain::encode_bitmap(&bits, out);
+        plain::encode_bitmap(&present, out);
     } else {
         out.push(0);
     }
-    let zone = match col {
-        ColumnVec::Int { values, .. } => {
-            let vals: Vec<i64> = present.iter().map(|&r| values[r]).collect();
-            encoding::encode_ints(&vals, out);
-            min_max(&vals).map(|(min, max)| Zone::Int { min, max })
-        }
-        ColumnVec::Bool { values, .. } => {
-            let vals: Vec<i64> = present.iter().map(|&r| i64::from(values[r])).collect();
-            encoding::encode_ints(&vals, out);
-            min_max(&vals).map(|(min, max)| Zone::Bool {
-                min: min == 1,
-                max: max == 1,
-            })
-        }
-        ColumnVec::Float { values, .. } => {
-            let vals: Vec<f64> = present.iter().map(|&r| values[r]).collect();
-            encoding::encode_floats(&vals, out);
-            (!vals.is_empty()).then(|| Zone::Float {
-                min: vals.iter().copied().fold(f64::NAN, f64::min),
-                max: vals.iter().copied().fold(f64::NAN, f64::max),
-            })
-        }
-        ColumnVec::Str { codes, .. } => {
-            let remap = str_col
-                .map(|s| s.sorted.remap.as_slice())
-                .unwrap_or_default();
-            let vals: Vec<i64> = present
-                .iter()
-                .map(|&r| i64::from(remap[codes[r] as usize]))
-                .collect();
-            encoding::encode_ints(&vals, out);
-            min_max(&vals).map(|(min, max)| Zone::Str {
-                min_code: min as u32,
-                max_code: max as u32,
-            })
-        }
-    };
+    if let ColumnVec::Float { values, .. } = col {
+        let vals: Vec<f64> = rows
+            .iter()
+            .zip(&present)
+            .filter(|(_, &p)| p)
+            .map(|(&r, _)| values[r as usize])
+            .collect();
+        encoding::encode_floats(&vals, out);
+        let zone = (!vals.is_empty()).then(|| Zone::Float {
+            min: vals.iter().copied().fold(f64::NAN, f64::min),
+            max: vals.iter().copied().fold(f64::NAN, f64::max),
+        });
+        return (null_count, zone);
+    }
+    let vals: Vec<i64> = row_values
+        .iter()
+        .zip(&present)
+        .filter(|(_, &p)| p)
+        .map(|(&v, _)| v)
+        .collect();
+    encode_int_values(&vals, &row_values, &present, group, out);
+    let zone = min_max(&vals).map(|(min, max)| match col {
+        ColumnVec::Bool { .. } => Zone::Bool {
+            min: min == 1,
+            max: max == 1,
+        },
+        ColumnVec::Str { .. } => Zone::Str {
+            min_code: min as u32,
+            max_code: max as u32,
+        },
+        _ => Zone::Int { min, max },
+    });
     (null_count, zone)
 }
 

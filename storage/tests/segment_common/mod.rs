@@ -154,3 +154,39 @@ pub fn sorted_rows(batch: &ColumnBatch) -> Vec<Vec<Cell>> {
     rows.sort();
     rows
 }
+
+/// Makes every column with an odd schema index constant within each value of column `group`
+/// (as session attributes are within a session): rows copy the value and nullness of the first
+/// row with the same group value. Exercises the group-runs encoding.
+pub fn sessionize(mut batch: ColumnBatch, group: usize) -> ColumnBatch {
+    let key = |b: &ColumnBatch, r: usize| cell(&b.columns[group], r);
+    let mut leader = Vec::with_capacity(batch.row_count);
+    for r in 0..batch.row_count {
+        let first = (0..r)
+            .find(|&q| key(&batch, q) == key(&batch, r))
+            .unwrap_or(r);
+        leader.push(first);
+    }
+    for (index, col) in batch.columns.iter_mut().enumerate() {
+        if index == group || index % 2 == 0 {
+            continue;
+        }
+        fn copy<T: Copy>(values: &mut [T], validity: &mut Option<Vec<bool>>, leader: &[usize]) {
+            for (r, &l) in leader.iter().enumerate() {
+                values[r] = values[l];
+                if let Some(v) = validity.as_mut() {
+                    v[r] = v[l];
+                }
+            }
+        }
+        match col {
+            ColumnVec::Int { values, validity } => copy(values, validity, &leader),
+            ColumnVec::Float { values, validity } => copy(values, validity, &leader),
+            ColumnVec::Bool { values, validity } => copy(values, validity, &leader),
+            ColumnVec::Str {
+                codes, validity, ..
+            } => copy(codes, validity, &leader),
+        }
+    }
+    batch
+}
