@@ -2,15 +2,19 @@
 // queue (bounded) and retries them with exponential backoff, drops events older than the
 // server's 72-hour window. The transport is injected, so it is tested in node (with mocked timers).
 //
-// `post(events)` sends one batch: the whole queue, at most MAX_QUEUED events. It returns (a
-// promise of) anything for "done" and throws or rejects for "retry later". `send()` sends now
-// (page hide, back online); the caller's `post` picks the transport.
+// `post(events)` sends one batch of at most MAX_BATCH events. It returns (a promise of) anything
+// for "done" and throws or rejects for "retry later". `send()` sends now (page hide, back online)
+// and goes on with the rest of the queue after each success; the caller's `post` picks the
+// transport.
 
 export const MAX_AGE_MS = 2592e5 // 72 h
 export const BATCH_SIZE = 10 // queued events that trigger a send at once
-// Bounded offline queue, and the most events per request: the server takes 100 per batch, and
-// beacon and keepalive bodies must stay under 64 KB. The oldest events are dropped first.
+// Bounded offline queue: past it the events at the head are dropped, normally the oldest (failed
+// batches go back to the head in the order they failed, so concurrent failures can reorder them).
 export const MAX_QUEUED = 100
+// Events per request: beacon and keepalive bodies must stay under 64 KB, and an event is at most
+// about 1.5 KB (strings are capped at 500 characters), so 30 always fit (the server takes 100).
+export const MAX_BATCH = 30
 export const WAIT_MS = 2e3 // a lone event waits this long for company
 export const MAX_BACKOFF_MS = 6e4
 
@@ -24,8 +28,7 @@ export const createQueue = post => {
     timer = 0
     queue = queue.filter(e => e.ts > Date.now() - MAX_AGE_MS).slice(-MAX_QUEUED)
     if (queue.length) {
-      const batch = queue
-      queue = []
+      const batch = queue.splice(0, MAX_BATCH)
       new Promise(ok => ok(post(batch))).then(
         () => send((backoffMs = 0)),
         () => {

@@ -190,9 +190,16 @@ test('offline events are kept and retried with the same event_id once back onlin
   const offlineId = failed[0].events.find(e => e.name === 'while_offline').event_id
   assert.equal(ofType('custom', 'while_offline').length, 0)
 
+  // A backlog longer than one request (30 events).
+  await page.evaluate(() => {
+    for (let i = 0; i < 40; i++) ecomDashAnalytics.event('backlog', { i })
+  })
   await context.setOffline(false)
   const arrived = await waitEvent('custom', 'while_offline')
   assert.equal(arrived.event_id, offlineId, 'the retry carries the same event_id')
+  await waitFor(() => ofType('custom', 'backlog').length >= 40, 'the whole backlog')
+  assert.deepEqual(ofType('custom', 'backlog').map(e => e.props.i).sort((a, b) => a - b), [...Array(40).keys()])
+  assert.ok(server.batches.every(b => b.body.events.length <= 30), 'at most 30 events per request')
   await page.evaluate(() => ecomDashAnalytics.event('after_online'))
   await waitEvent('custom', 'after_online')
   await leave(page)

@@ -1,6 +1,6 @@
 import { test, mock } from 'node:test'
 import assert from 'node:assert/strict'
-import { createQueue, BATCH_SIZE, MAX_QUEUED, WAIT_MS, MAX_AGE_MS } from '../../src/queue.js'
+import { createQueue, BATCH_SIZE, MAX_BATCH, MAX_QUEUED, WAIT_MS, MAX_AGE_MS } from '../../src/queue.js'
 
 // A transport that records every batch and answers from a script of outcomes ('ok' | 'fail').
 const transport = outcomes => {
@@ -72,23 +72,33 @@ test('send() retries at once (the page came back online)', async t => {
 test('the offline queue is bounded and drops events older than 72 hours', async t => {
   mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1e12 })
   t.after(() => mock.timers.reset())
-  const { calls, post } = transport(Array(100).fill('fail'))
-  const q = createQueue(post)
+  let online = false
+  const calls = []
+  const q = createQueue(events => {
+    calls.push(events.map(e => e.event_id))
+    return online ? Promise.resolve() : Promise.reject(new Error('offline'))
+  })
   const old = ev(Date.now() - MAX_AGE_MS - 1)
   q.add(old)
-  for (let i = 0; i < MAX_QUEUED + 50; i++) q.add(ev())
+  const fresh = Array.from({ length: MAX_QUEUED + 50 }, () => ev())
+  fresh.forEach(q.add)
   mock.timers.tick(WAIT_MS)
   await settle()
+  online = true
   calls.length = 0
   q.send()
-  assert.equal(calls.length, 1)
-  const sent = calls[0].ids
-  assert.equal(sent.length, MAX_QUEUED, 'the oldest events beyond the bound were dropped')
+  for (let i = 0; i < 10; i++) await settle()
+  const sent = calls.flat()
+  assert.ok(calls.every(c => c.length <= MAX_BATCH), 'no request exceeds MAX_BATCH')
+  // Batches that failed concurrently are put back in the order they failed, so which events the
+  // bound dropped is not asserted, only how many and that none repeats.
+  assert.equal(sent.length, MAX_QUEUED)
+  assert.equal(new Set(sent).size, MAX_QUEUED)
+  assert.ok(sent.every(id => fresh.some(e => e.event_id === id)))
   assert.ok(!sent.includes(old.event_id), 'the 72-hour-old event was dropped')
-  assert.equal(new Set(sent).size, sent.length)
 })
 
-test('send() (page hide, back online) hands every queued event over in one request', async t => {
+test('send() (page hide, back online) hands the whole queue over at once', async t => {
   mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1e12 })
   t.after(() => mock.timers.reset())
   const { calls, post } = transport([])
@@ -101,7 +111,23 @@ test('send() (page hide, back online) hands every queued event over in one reque
   assert.deepEqual(calls[0].ids, events.map(e => e.event_id))
   await settle()
   mock.timers.tick(WAIT_MS)
-  q.send()
   assert.equal(calls.length, 1, 'nothing is left to send')
-  assert.ok(MAX_QUEUED <= 100, 'one request never exceeds the server batch limit')
+})
+
+test('a backlog goes out in requests of at most MAX_BATCH, each after the last succeeded', async t => {
+  mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1e12 })
+  t.after(() => mock.timers.reset())
+  const { calls, post } = transport(['fail'])
+  const q = createQueue(post)
+  const backlog = Array.from({ length: MAX_BATCH + 15 }, () => ev())
+  q.add(backlog[0])
+  mock.timers.tick(WAIT_MS)
+  await settle() // the first send failed: backoff, so adding more does not send
+  backlog.slice(1).forEach(q.add)
+  assert.equal(calls.length, 1)
+  q.send()
+  for (let i = 0; i < 5; i++) await settle()
+  assert.deepEqual(calls.slice(1).map(c => c.ids.length), [MAX_BATCH, 15])
+  assert.deepEqual(calls.slice(1).flatMap(c => c.ids), backlog.map(e => e.event_id))
+  assert.ok(MAX_QUEUED <= 100 && MAX_BATCH <= 100, 'one request never exceeds the server batch limit')
 })
