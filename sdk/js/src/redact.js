@@ -26,7 +26,7 @@ export const redactText = s =>
 export const clean = v => {
   if (v?.trim) return redactText(v).slice(0, MAX_TEXT) || void 0
   if (v?.map) return v.map(clean)
-  if (!(v instanceof Object)) return v
+  if (v !== Object(v)) return v // not an object (also across frames)
   const copy = {}
   let left = 32
   for (const k in v) SENSITIVE.test(k) || left-- < 1 || (copy[k] = clean(v[k]))
