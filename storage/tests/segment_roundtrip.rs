@@ -8,68 +8,12 @@ use std::sync::Arc;
 
 use ecomdash_storage::{
     write_segment, write_segment_with, ColumnBatch, ColumnType, ColumnVec, Segment, SegmentError,
-    SortOrder, Table, WriteOptions, Zone,
+    SortOrder, Table, WriteOptions,
 };
 use proptest::prelude::*;
-use segment_common::{arb_batch, cell, rows, sessionize, sorted_rows, Cell};
-
-/// The zone a chunk of `col` over `rows` must have.
-fn expected_zone(col: &ColumnVec, range: std::ops::Range<usize>) -> Option<(Cell, Cell)> {
-    let cells: Vec<Cell> = range
-        .map(|r| cell(col, r))
-        .filter(|c| *c != Cell::Null)
-        .collect();
-    if cells.is_empty() {
-        return None;
-    }
-    if let Cell::Float(_) = cells[0] {
-        let floats: Vec<f64> = cells
-            .iter()
-            .map(|c| match c {
-                Cell::Float(b) => f64::from_bits(*b),
-                _ => unreachable!(),
-            })
-            .filter(|f| !f.is_nan())
-            .collect();
-        if floats.is_empty() {
-            return Some((
-                Cell::Float(f64::NAN.to_bits()),
-                Cell::Float(f64::NAN.to_bits()),
-            ));
-        }
-        let min = floats.iter().copied().fold(f64::INFINITY, f64::min);
-        let max = floats.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        return Some((Cell::Float(min.to_bits()), Cell::Float(max.to_bits())));
-    }
-    Some((
-        cells.iter().min().unwrap().clone(),
-        cells.iter().max().unwrap().clone(),
-    ))
-}
-
-fn zone_cells(segment: &Segment, chunk: usize, column: usize) -> Option<(Cell, Cell)> {
-    Some(match segment.zone(chunk, column)? {
-        Zone::Int { min, max } => (Cell::Int(min), Cell::Int(max)),
-        Zone::Float { min, max } => (Cell::Float(min.to_bits()), Cell::Float(max.to_bits())),
-        Zone::Bool { min, max } => (Cell::Bool(min), Cell::Bool(max)),
-        Zone::Str { min_code, max_code } => {
-            let dict = segment.dictionary(column).unwrap();
-            (
-                Cell::Str(dict.get(min_code).to_owned()),
-                Cell::Str(dict.get(max_code).to_owned()),
-            )
-        }
-    })
-}
-
-fn same_zone(found: Option<(Cell, Cell)>, expected: Option<(Cell, Cell)>) -> bool {
-    // Float zones may report 0.0 or -0.0 when both occur; they are equal for pruning.
-    let norm = |c: Cell| match c {
-        Cell::Float(b) if f64::from_bits(b) == 0.0 => Cell::Float(0),
-        other => other,
-    };
-    found.map(|(a, b)| (norm(a), norm(b))) == expected.map(|(a, b)| (norm(a), norm(b)))
-}
+use segment_common::{
+    arb_batch, cell, expected_zone, rows, same_zone, sessionize, sorted_rows, zone_cells, Cell,
+};
 
 fn check_segment(
     table: Table,
