@@ -10,7 +10,7 @@ export const uuid = () => crypto.getRandomValues(new Uint32Array(4)).join('_')
 
 /**
  * The whole event is redacted (ids are safe: see `uuid`). `context` holds the page fields
- * (url, title, ts, ids, screen, viewport, lang), `fields` the event's own and may override them.
+ * (url, title, ts, ids, screen, lang), `fields` the event's own and may override them.
  * `name` defaults to `type`.
  */
 export const buildEvent = (type, fields, context) =>

@@ -12,8 +12,9 @@ export const BATCH_SIZE = 10 // queued events that trigger a send at once
 // Bounded offline queue: past it the events at the head are dropped, normally the oldest (failed
 // batches go back to the head in the order they failed, so concurrent failures can reorder them).
 export const MAX_QUEUED = 100
-// Events per request: beacon and keepalive bodies must stay under 64 KB, and an event is at most
-// about 1.5 KB (strings are capped at 500 characters), so 30 always fit (the server takes 100).
+// Events per request: beacon and keepalive bodies must stay under 64 KB. The tracker's own events
+// are well under 1.5 KB (every string is capped at 500 characters), so 30 fit; only calls with
+// large props or long order_items can exceed it (the server takes 100 per batch).
 export const MAX_BATCH = 30
 export const WAIT_MS = 2e3 // a lone event waits this long for company
 export const MAX_BACKOFF_MS = 6e4
