@@ -87,11 +87,17 @@ pub(crate) fn open(dir: &Path, config: StoreConfig) -> Result<Opened, StoreError
         &mut dedup,
     )?;
     dedup.commit();
-    let next_lsn = last_lsn + 1;
-
+    // The new file must sort after every existing one, even a newest file whose records were all
+    // lost (WAL deletion assumes file order is LSN order); skipped LSNs are just a gap.
+    let newest_first = wal::list_files(&wal_dir)
+        .map_err(io_err(&wal_dir))?
+        .last()
+        .map_or(0, |(lsn, _)| *lsn);
+    let next_lsn = (last_lsn + 1).max(newest_first);
     let stale = wal_dir.join(wal::file_name(next_lsn));
     if stale.exists() {
-        // Holds no valid record at or after `next_lsn` (replay would have seen it).
+        // Holds no valid record at or after `next_lsn` (replay would have seen it): it is empty
+        // or its torn tail was just cut off.
         fs::remove_file(&stale).map_err(io_err(&stale))?;
     }
     let wal = WalWriter::create(&wal_dir, next_lsn).map_err(io_err(&wal_dir))?;

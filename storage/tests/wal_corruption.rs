@@ -236,3 +236,29 @@ fn flipped_bytes_inside_segment_blocks_are_errors_never_data() {
     fs::write(&segs[0], &pristine).unwrap();
     assert!(detected > 0);
 }
+
+#[test]
+fn a_newest_wal_file_without_valid_records_keeps_file_order_equal_to_lsn_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), config()).unwrap();
+    store.append(rows(&batch(0))).wait().unwrap();
+    drop(store);
+    let bogus = dir.path().join("wal").join(wal::file_name(50));
+    fs::write(&bogus, [0xEE; 100]).unwrap();
+    let store = Store::open(dir.path(), config()).unwrap();
+    let files = wal::list_files(&dir.path().join("wal")).unwrap();
+    let (newest, path) = files.last().unwrap();
+    assert_eq!(
+        (*newest, fs::metadata(path).unwrap().len()),
+        (50, 0),
+        "{files:?}"
+    );
+    for i in 1..4 {
+        store.append(rows(&batch(i))).wait().unwrap();
+    }
+    store.flush().unwrap();
+    store.append(rows(&batch(4))).wait().unwrap();
+    drop(store);
+    let store = Store::open(dir.path(), config()).unwrap();
+    assert_eq!(scan_events(&store), expected_without(&[5, 6, 7]));
+}
