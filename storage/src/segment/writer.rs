@@ -11,7 +11,7 @@ use super::format::{
 };
 use super::{SegmentError, SegmentMeta, Zone};
 use crate::column::{ColumnBatch, ColumnVec};
-use crate::encoding::{self, dictionary, plain, rle};
+use crate::encoding::{self, bitpack, dictionary, plain, rle, IntEncoding};
 use crate::row::put_varint;
 use crate::schema::{ColumnType, Schema, Table};
 
@@ -248,10 +248,10 @@ fn write_file(
         for (index, (col, str_col)) in batch.columns.iter().zip(&str_columns).enumerate() {
             payload.clear();
             let group = group.as_ref().filter(|g| g.column != index);
-            let (null_count, zone) =
+            let (null_count, zone, alternative) =
                 encode_column_chunk(col, str_col.as_ref(), rows, group, &mut payload);
             columns.push(ColumnChunkInfo {
-                block: out.write_block(&payload)?,
+                block: out.write_smaller_block(&payload, alternative.as_deref())?,
                 null_count,
                 zone,
             });
@@ -324,10 +324,31 @@ impl BlockWriter {
 
     /// Compresses `payload` (kept raw when zstd does not shrink it) and appends it as a block.
     fn write_block(&mut self, payload: &[u8]) -> Result<BlockRef, SegmentError> {
-        let compressed = self
+        self.write_smaller_block(payload, None)
+    }
+
+    /// Like [`BlockWriter::write_block`] for the smaller (after compression) of two equivalent
+    /// payloads.
+    fn write_smaller_block(
+        &mut self,
+        payload: &[u8],
+        alternative: Option<&[u8]>,
+    ) -> Result<BlockRef, SegmentError> {
+        let mut payload = payload;
+        let mut compressed = self
             .compressor
             .compress(payload)
             .map_err(io_error(&self.path))?;
+        if let Some(alternative) = alternative {
+            let other = self
+                .compressor
+                .compress(alternative)
+                .map_err(io_error(&self.path))?;
+            if other.len() < compressed.len().min(payload.len()) {
+                payload = alternative;
+                compressed = other;
+            }
+        }
         let (stored, compression) = if compressed.len() < payload.len() {
             (compressed.as_slice(), Compression::Zstd)
         } else {
@@ -444,27 +465,41 @@ fn encode_int_values(
     present: &[bool],
     group: Option<&GroupRuns>,
     out: &mut Vec<u8>,
-) {
+) -> Option<Vec<u8>> {
+    let prefix_len = out.len();
     let plain_choice = encoding::choose_int_encoding(values);
     let plain_len = 1 + plain_choice.encoded_len(values);
+    let mut chosen: (IntEncoding, Vec<i64>) = (plain_choice, Vec::new());
+    let mut header = Vec::new();
     if let Some(group) = group {
         if let Some(per_run) =
             rle::per_run_values(&group.runs, |r| present[r].then_some(row_values[r]))
         {
             let choice = encoding::choose_int_encoding(&per_run);
-            let mut header = vec![rle::GROUP_RUNS_TAG];
-            put_varint(&mut header, group.column as u64);
-            if header.len() + 1 + choice.encoded_len(&per_run) < plain_len {
-                out.extend_from_slice(&header);
-                choice.encode(&per_run, out);
-                return;
+            let mut group_header = vec![rle::GROUP_RUNS_TAG];
+            put_varint(&mut group_header, group.column as u64);
+            if group_header.len() + 1 + choice.encoded_len(&per_run) < plain_len {
+                header = group_header;
+                chosen = (choice, per_run);
             }
         }
     }
-    plain_choice.encode(values, out);
+    let inner: &[i64] = if header.is_empty() { values } else { &chosen.1 };
+    out.extend_from_slice(&header);
+    chosen.0.encode(inner, out);
+    // A byte-aligned frame-of-reference variant; the block writer keeps whichever compresses
+    // smaller.
+    if chosen.0 != IntEncoding::FrameOfReference {
+        return None;
+    }
+    let mut alternative = out[..prefix_len].to_vec();
+    alternative.extend_from_slice(&header);
+    alternative.push(IntEncoding::FrameOfReference as u8);
+    bitpack::encode_for_byte_aligned(inner, &mut alternative).then_some(alternative)
 }
 
-/// Appends the payload of one column over `rows` and returns (null count, zone).
+/// Appends the payload of one column over `rows` and returns (null count, zone, an alternative
+/// payload with byte-aligned values that may compress better).
 ///
 /// ```text
 /// payload := flags:u8 [validity bitmap, if flags & 1] values     values cover non-null rows only
@@ -475,7 +510,7 @@ fn encode_column_chunk(
     rows: &[u32],
     group: Option<&GroupRuns>,
     out: &mut Vec<u8>,
-) -> (u64, Option<Zone>) {
+) -> (u64, Option<Zone>, Option<Vec<u8>>) {
     let (row_values, present) = int_like_values(col, str_col, rows);
     let null_count = present.iter().filter(|&&p| !p).count() as u64;
     if null_count > 0 {
@@ -496,7 +531,7 @@ fn encode_column_chunk(
             min: vals.iter().copied().fold(f64::NAN, f64::min),
             max: vals.iter().copied().fold(f64::NAN, f64::max),
         });
-        return (null_count, zone);
+        return (null_count, zone, None);
     }
     let vals: Vec<i64> = row_values
         .iter()
@@ -504,7 +539,7 @@ fn encode_column_chunk(
         .filter(|(_, &p)| p)
         .map(|(&v, _)| v)
         .collect();
-    encode_int_values(&vals, &row_values, &present, group, out);
+    let alternative = encode_int_values(&vals, &row_values, &present, group, out);
     let zone = min_max(&vals).map(|(min, max)| match col {
         ColumnVec::Bool { .. } => Zone::Bool {
             min: min == 1,
@@ -516,7 +551,7 @@ fn encode_column_chunk(
         },
         _ => Zone::Int { min, max },
     });
-    (null_count, zone)
+    (null_count, zone, alternative)
 }
 
 fn min_max(values: &[i64]) -> Option<(i64, i64)> {
