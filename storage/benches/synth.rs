@@ -47,234 +47,93 @@ impl Default for SynthConfig {
     }
 }
 
-/// Weighted choice tables: (value, weight).
-const COUNTRIES: &[(&str, u32)] = &[
-    ("US", 300),
-    ("DE", 100),
-    ("GB", 80),
-    ("FR", 60),
-    ("CA", 45),
-    ("NL", 35),
-    ("IN", 35),
-    ("ES", 30),
-    ("IT", 30),
-    ("BR", 25),
-    ("AU", 25),
-    ("SE", 20),
-    ("PL", 18),
-    ("CH", 15),
-    ("AT", 14),
-    ("BE", 13),
-    ("JP", 12),
-    ("MX", 10),
-    ("DK", 9),
-    ("NO", 8),
-    ("IE", 7),
-    ("FI", 6),
-    ("PT", 6),
-    ("CZ", 5),
-    ("NZ", 4),
-    ("SG", 4),
-    ("ZA", 3),
-    ("AR", 3),
-    ("TR", 3),
-    ("KR", 2),
-];
-const REGIONS: &[&str] = &["R1", "R2", "R3", "R4", "R5", "R6"];
-const CITIES: &[&str] = &[
-    "Capital",
-    "Harbor City",
-    "Springfield",
-    "Riverside",
-    "Lakeside",
-    "Hill Town",
-    "Old Town",
-    "Newport",
-    "Fairview",
-    "Greenville",
-    "Bristol",
-    "Salem",
-    "Franklin",
-    "Clinton",
-    "Madison",
-];
-/// (device, os, os versions, browsers, screens)
-struct DeviceKind {
-    device: &'static str,
-    weight: u32,
-    os: &'static [(&'static str, &'static [&'static str], u32)],
-    browsers: &'static [(&'static str, &'static [&'static str], u32)],
-    screens: &'static [(i64, i64, u32)],
+use tables::{
+    CATEGORIES, CITIES, COUNTRIES, CUSTOM_EVENTS, DEVICES, ERRORS, LANGS, REGIONS, SELECTORS,
+    SOURCES,
+};
+
+/// Weighted choice tables: (value, weight). Kept compact, one logical row per line.
+#[rustfmt::skip]
+mod tables {
+    pub const COUNTRIES: &[(&str, u32)] = &[
+        ("US", 300), ("DE", 100), ("GB", 80), ("FR", 60), ("CA", 45), ("NL", 35), ("IN", 35),
+        ("ES", 30), ("IT", 30), ("BR", 25), ("AU", 25), ("SE", 20), ("PL", 18), ("CH", 15),
+        ("AT", 14), ("BE", 13), ("JP", 12), ("MX", 10), ("DK", 9), ("NO", 8), ("IE", 7), ("FI", 6),
+        ("PT", 6), ("CZ", 5), ("NZ", 4), ("SG", 4), ("ZA", 3), ("AR", 3), ("TR", 3), ("KR", 2),
+    ];
+    pub const REGIONS: &[&str] = &["R1", "R2", "R3", "R4", "R5", "R6"];
+    pub const CITIES: &[&str] = &[
+        "Capital", "Harbor City", "Springfield", "Riverside", "Lakeside", "Hill Town", "Old Town",
+        "Newport", "Fairview", "Greenville", "Bristol", "Salem", "Franklin", "Clinton", "Madison",
+    ];
+    /// A device class with its OSes (name, versions, weight), browsers (same) and screens (w, h, weight).
+    pub struct DeviceKind {
+        pub device: &'static str,
+        pub weight: u32,
+        pub os: &'static [(&'static str, &'static [&'static str], u32)],
+        pub browsers: &'static [(&'static str, &'static [&'static str], u32)],
+        pub screens: &'static [(i64, i64, u32)],
+    }
+    pub const DEVICES: &[DeviceKind] = &[
+        DeviceKind {
+            device: "mobile", weight: 52,
+            os: &[("iOS", &["17.5", "18.1", "18.2"], 45), ("Android", &["13", "14", "15"], 55)],
+            browsers: &[("Safari", &["17.5", "18.1"], 40), ("Chrome", &["130", "131"], 45),
+                        ("Samsung Internet", &["26"], 10), ("Firefox", &["132"], 5)],
+            screens: &[(390, 844, 30), (393, 873, 25), (412, 915, 25), (360, 800, 20)],
+        },
+        DeviceKind {
+            device: "desktop", weight: 43,
+            os: &[("Windows", &["10", "11"], 60), ("Mac OS X", &["14.6", "15.1"], 32), ("Linux", &[""], 8)],
+            browsers: &[("Chrome", &["130", "131"], 62), ("Edge", &["130", "131"], 14),
+                        ("Safari", &["17.6", "18.1"], 12), ("Firefox", &["132", "133"], 12)],
+            screens: &[(1920, 1080, 45), (1536, 864, 15), (2560, 1440, 15), (1440, 900, 15), (1366, 768, 10)],
+        },
+        DeviceKind {
+            device: "tablet", weight: 5,
+            os: &[("iOS", &["18.1"], 70), ("Android", &["14"], 30)],
+            browsers: &[("Safari", &["18.1"], 70), ("Chrome", &["131"], 30)],
+            screens: &[(820, 1180, 60), (800, 1280, 40)],
+        },
+    ];
+    pub const LANGS: &[(&str, u32)] = &[
+        ("en-US", 40), ("de-DE", 12), ("en-GB", 10), ("fr-FR", 7), ("es-ES", 5), ("nl-NL", 4),
+        ("it-IT", 4), ("pt-BR", 3), ("sv-SE", 2), ("pl-PL", 2), ("ja-JP", 1),
+    ];
+    /// (referrer host, referrer source, utm source, utm medium, utm campaign, weight)
+    pub type Source = (Option<&'static str>, Option<&'static str>, Option<&'static str>,
+                       Option<&'static str>, Option<&'static str>, u32);
+    pub const SOURCES: &[Source] = &[
+        (None, None, None, None, None, 38),
+        (Some("www.google.com"), Some("Google"), None, None, None, 28),
+        (Some("www.google.com"), Some("Google"), Some("google"), Some("cpc"), Some("winter_sale"), 6),
+        (Some("www.bing.com"), Some("Bing"), None, None, None, 3),
+        (Some("duckduckgo.com"), Some("DuckDuckGo"), None, None, None, 2),
+        (Some("l.facebook.com"), Some("Facebook"), Some("facebook"), Some("social"), Some("spring_launch"), 6),
+        (Some("www.instagram.com"), Some("Instagram"), Some("instagram"), Some("social"), Some("influencer"), 4),
+        (Some("t.co"), Some("Twitter"), None, None, None, 2),
+        (Some("news.ycombinator.com"), Some("Hacker News"), None, None, None, 1),
+        (None, None, Some("newsletter"), Some("email"), Some("weekly_42"), 6),
+        (Some("www.reddit.com"), Some("Reddit"), None, None, None, 2),
+        (Some("blog.partner.example"), Some("blog.partner.example"), Some("partner"), Some("referral"), None, 2),
+    ];
+    pub const CUSTOM_EVENTS: &[(&str, &str)] = &[
+        ("newsletter_signup", r#"{"source":"footer"}"#), ("newsletter_signup", r#"{"source":"homepage"}"#),
+        ("search", r#"{"results":"12"}"#), ("filter_applied", r#"{"filter":"size"}"#),
+        ("filter_applied", r#"{"filter":"color"}"#), ("share", r#"{"network":"pinterest"}"#),
+    ];
+    pub const SELECTORS: &[&str] = &[
+        "button#add-to-cart", "a.product-card", "nav a.logo", "button.checkout", "a.category-link",
+        "button#search", "div.gallery img",
+    ];
+    pub const ERRORS: &[&str] = &[
+        "TypeError: Cannot read properties of undefined (reading 'price')",
+        "ResizeObserver loop limit exceeded",
+    ];
+    pub const CATEGORIES: &[&str] = &[
+        "shoes", "shirts", "pants", "jackets", "accessories", "bags", "hats", "socks", "sale", "new",
+    ];
 }
-const DEVICES: &[DeviceKind] = &[
-    DeviceKind {
-        device: "mobile",
-        weight: 52,
-        os: &[
-            ("iOS", &["17.5", "18.1", "18.2"], 45),
-            ("Android", &["13", "14", "15"], 55),
-        ],
-        browsers: &[
-            ("Safari", &["17.5", "18.1"], 40),
-            ("Chrome", &["130", "131"], 45),
-            ("Samsung Internet", &["26"], 10),
-            ("Firefox", &["132"], 5),
-        ],
-        screens: &[
-            (390, 844, 30),
-            (393, 873, 25),
-            (412, 915, 25),
-            (360, 800, 20),
-        ],
-    },
-    DeviceKind {
-        device: "desktop",
-        weight: 43,
-        os: &[
-            ("Windows", &["10", "11"], 60),
-            ("Mac OS X", &["14.6", "15.1"], 32),
-            ("Linux", &[""], 8),
-        ],
-        browsers: &[
-            ("Chrome", &["130", "131"], 62),
-            ("Edge", &["130", "131"], 14),
-            ("Safari", &["17.6", "18.1"], 12),
-            ("Firefox", &["132", "133"], 12),
-        ],
-        screens: &[
-            (1920, 1080, 45),
-            (1536, 864, 15),
-            (2560, 1440, 15),
-            (1440, 900, 15),
-            (1366, 768, 10),
-        ],
-    },
-    DeviceKind {
-        device: "tablet",
-        weight: 5,
-        os: &[("iOS", &["18.1"], 70), ("Android", &["14"], 30)],
-        browsers: &[("Safari", &["18.1"], 70), ("Chrome", &["131"], 30)],
-        screens: &[(820, 1180, 60), (800, 1280, 40)],
-    },
-];
-const LANGS: &[(&str, u32)] = &[
-    ("en-US", 40),
-    ("de-DE", 12),
-    ("en-GB", 10),
-    ("fr-FR", 7),
-    ("es-ES", 5),
-    ("nl-NL", 4),
-    ("it-IT", 4),
-    ("pt-BR", 3),
-    ("sv-SE", 2),
-    ("pl-PL", 2),
-    ("ja-JP", 1),
-];
-/// (referrer host, referrer source, utm source, utm medium, utm campaign, weight)
-type Source = (
-    Option<&'static str>,
-    Option<&'static str>,
-    Option<&'static str>,
-    Option<&'static str>,
-    Option<&'static str>,
-    u32,
-);
-const SOURCES: &[Source] = &[
-    (None, None, None, None, None, 38),
-    (Some("www.google.com"), Some("Google"), None, None, None, 28),
-    (
-        Some("www.google.com"),
-        Some("Google"),
-        Some("google"),
-        Some("cpc"),
-        Some("winter_sale"),
-        6,
-    ),
-    (Some("www.bing.com"), Some("Bing"), None, None, None, 3),
-    (
-        Some("duckduckgo.com"),
-        Some("DuckDuckGo"),
-        None,
-        None,
-        None,
-        2,
-    ),
-    (
-        Some("l.facebook.com"),
-        Some("Facebook"),
-        Some("facebook"),
-        Some("social"),
-        Some("spring_launch"),
-        6,
-    ),
-    (
-        Some("www.instagram.com"),
-        Some("Instagram"),
-        Some("instagram"),
-        Some("social"),
-        Some("influencer"),
-        4,
-    ),
-    (Some("t.co"), Some("Twitter"), None, None, None, 2),
-    (
-        Some("news.ycombinator.com"),
-        Some("Hacker News"),
-        None,
-        None,
-        None,
-        1,
-    ),
-    (
-        None,
-        None,
-        Some("newsletter"),
-        Some("email"),
-        Some("weekly_42"),
-        6,
-    ),
-    (Some("www.reddit.com"), Some("Reddit"), None, None, None, 2),
-    (
-        Some("blog.partner.example"),
-        Some("blog.partner.example"),
-        Some("partner"),
-        Some("referral"),
-        None,
-        2,
-    ),
-];
-const CUSTOM_EVENTS: &[(&str, &str)] = &[
-    ("newsletter_signup", r#"{"source":"footer"}"#),
-    ("newsletter_signup", r#"{"source":"homepage"}"#),
-    ("search", r#"{"results":"12"}"#),
-    ("filter_applied", r#"{"filter":"size"}"#),
-    ("filter_applied", r#"{"filter":"color"}"#),
-    ("share", r#"{"network":"pinterest"}"#),
-];
-const SELECTORS: &[&str] = &[
-    "button#add-to-cart",
-    "a.product-card",
-    "nav a.logo",
-    "button.checkout",
-    "a.category-link",
-    "button#search",
-    "div.gallery img",
-];
-const ERRORS: &[&str] = &[
-    "TypeError: Cannot read properties of undefined (reading 'price')",
-    "ResizeObserver loop limit exceeded",
-];
-const CATEGORIES: &[&str] = &[
-    "shoes",
-    "shirts",
-    "pants",
-    "jackets",
-    "accessories",
-    "bags",
-    "hats",
-    "socks",
-    "sale",
-    "new",
-];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
