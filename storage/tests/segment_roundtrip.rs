@@ -246,3 +246,42 @@ fn invalid_batches_and_indexes_are_rejected() {
         Err(SegmentError::OutOfRange { what: "column", .. })
     ));
 }
+
+#[test]
+fn threads_share_one_segment_and_one_dictionary() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Segment>();
+    let batch = proptest::strategy::ValueTree::current(
+        &arb_batch(Table::Events, 50..51)
+            .new_tree(&mut proptest::test_runner::TestRunner::deterministic())
+            .unwrap(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let options = WriteOptions {
+        chunk_rows: 10,
+        ..WriteOptions::for_table(Table::Events)
+    };
+    write_segment_with(dir.path(), "t.seg", Table::Events, "s", 1, &batch, &options).unwrap();
+    let segment = Arc::new(Segment::open(&dir.path().join("t.seg")).unwrap());
+    let path = Table::Events.schema().index_of("path").unwrap();
+    let dicts: Vec<Arc<ecomdash_storage::StrDict>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4)
+            .map(|t| {
+                let segment = Arc::clone(&segment);
+                scope.spawn(move || {
+                    let part = segment
+                        .read_chunk(t % segment.chunk_count(), &[path])
+                        .unwrap();
+                    match &part.columns[0] {
+                        ColumnVec::Str { dict, .. } => Arc::clone(dict),
+                        other => panic!("path is a string column, got {other:?}"),
+                    }
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for dict in &dicts {
+        assert!(Arc::ptr_eq(dict, &dicts[0]));
+    }
+}
