@@ -84,10 +84,22 @@ pub fn is_sensitive_param_name(name: &str) -> bool {
     lower.copy_from_slice(name.as_bytes());
     lower.make_ascii_lowercase();
     let lower: &[u8] = lower;
-    SENSITIVE_PARAM_NAMES.iter().any(|n| n.as_bytes() == lower)
-        || SENSITIVE_PARAM_FRAGMENTS
-            .iter()
-            .any(|f| lower.windows(f.len()).any(|w| w == f.as_bytes()))
+    SENSITIVE_PARAM_NAMES.iter().any(|n| n.as_bytes() == lower) || contains_fragment(lower)
+}
+
+/// Whether `lower` contains one of [`SENSITIVE_PARAM_FRAGMENTS`]; compares only where the first
+/// byte matches (this runs for every query parameter of every event).
+fn contains_fragment(lower: &[u8]) -> bool {
+    for start in 0..lower.len() {
+        let rest = &lower[start..];
+        for fragment in SENSITIVE_PARAM_FRAGMENTS {
+            let fragment = fragment.as_bytes();
+            if rest[0] == fragment[0] && rest.starts_with(fragment) {
+                return true;
+            }
+        }
+    }
+    false
 }
 
 /// Redacts e-mail addresses and card numbers in free text (titles, property values, paths).
