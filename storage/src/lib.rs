@@ -13,7 +13,8 @@
 //! - [`wal`], [`manifest`]: the write-ahead log and the manifest (docs/format-wal-manifest.md);
 //! - `memtable.rs`, `dedup.rs`: rows not yet in segments and the idempotency window;
 //! - [`Snapshot`] (`snapshot.rs`): consistent views and the scan API;
-//! - `compaction.rs`, `retention.rs`: segment merging, retention and erasure;
+//! - `compaction.rs`, `retention.rs`, `scrub.rs`: segment merging, retention, erasure and
+//!   checksum scrubbing;
 //! - [`failpoints`]: fault injection behind the `failpoints` feature.
 
 mod batch;
@@ -31,6 +32,7 @@ mod mmap;
 pub mod row;
 mod recovery;
 mod retention;
+mod scrub;
 pub mod schema;
 pub mod segment;
 mod snapshot;
@@ -44,6 +46,7 @@ pub use config::{Durability, StoreConfig};
 pub use error::{AppendError, ScanError, StoreError};
 pub use memtable::{day_of, MICROS_PER_DAY};
 pub use retention::{EraseReport, RetentionReport};
+pub use scrub::ScrubReport;
 pub use row::{RowBuf, RowError, RowReader, Value};
 pub use schema::{ColumnDef, ColumnType, Schema, Table};
 pub use snapshot::{ScanPlan, ScanRequest, ScanUnit, Snapshot};

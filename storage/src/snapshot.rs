@@ -88,9 +88,15 @@ impl ScanUnit {
     /// [`ScanError::Segment`] with a `Corrupt` error, never its bytes.
     pub fn read(&self) -> Result<ColumnBatch, ScanError> {
         match &self.source {
-            Source::Chunk { segment, chunk } => {
-                Ok(segment.segment.read_chunk(*chunk, &self.columns)?)
-            }
+            Source::Chunk { segment, chunk } => segment
+                .segment
+                .read_chunk(*chunk, &self.columns)
+                .map_err(|e| {
+                    if e.is_corrupt() {
+                        tracing::error!(file = %segment.entry.file, chunk, error = %e, "corrupt segment block, run Store::scrub to quarantine it");
+                    }
+                    ScanError::from(e)
+                }),
             Source::Memtable(frozen) => {
                 project(&frozen.batch, &self.columns).ok_or_else(|| ScanError::NoSuchColumn {
                     table: frozen.key.table,

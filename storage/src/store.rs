@@ -333,6 +333,12 @@ impl Store {
         crate::retention::erase(&self.inner.shared, site, visitor_ids, user_ids)
     }
 
+    /// Reads every block of every segment and quarantines the segments whose checksums fail
+    /// (their rows are lost; the rest of the store is unaffected). Blocking; reads everything.
+    pub fn scrub(&self) -> Result<crate::scrub::ScrubReport, StoreError> {
+        crate::scrub::scrub(&self.inner.shared)
+    }
+
     /// A consistent, immutable view of segments and memtable rows. Cheap.
     pub fn snapshot(&self) -> Snapshot {
         let shared = &self.inner.shared;
@@ -433,5 +439,21 @@ impl Drop for Inner {
         if let Err(error) = self.shutdown(false) {
             tracing::error!(%error, "store shutdown failed");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn is_send_sync<T: Send + Sync>() {}
+    fn is_send<T: Send>() {}
+
+    #[test]
+    fn handles_cross_threads() {
+        is_send_sync::<Store>();
+        is_send_sync::<Snapshot>();
+        is_send_sync::<crate::snapshot::ScanUnit>();
+        is_send::<AppendTicket>();
     }
 }

@@ -262,3 +262,31 @@ fn a_newest_wal_file_without_valid_records_keeps_file_order_equal_to_lsn_order()
     let store = Store::open(dir.path(), config()).unwrap();
     assert_eq!(scan_events(&store), expected_without(&[5, 6, 7]));
 }
+
+#[test]
+fn scrub_quarantines_a_segment_with_a_damaged_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let segs = two_segment_store(dir.path());
+    let mut bytes = fs::read(&segs[0]).unwrap();
+    // A byte of the first block (the header is 12 bytes).
+    bytes[20] ^= 0x40;
+    fs::write(&segs[0], &bytes).unwrap();
+    let store = Store::open(dir.path(), config()).unwrap();
+    let (_, errors) = all_columns_scan(&store);
+    assert!(errors > 0, "the damaged block is reported by scans");
+    let report = store.scrub().unwrap();
+    assert_eq!(
+        (
+            report.segments_checked,
+            report.segments_quarantined,
+            report.rows_lost
+        ),
+        (2, 1, 5)
+    );
+    assert_eq!(all_columns_scan(&store), (5, 0));
+    assert_eq!(store.scrub().unwrap().segments_quarantined, 0);
+    drop(store);
+    let store = Store::open(dir.path(), config()).unwrap();
+    assert_eq!(all_columns_scan(&store), (5, 0));
+    assert_eq!(quarantined(dir.path()).len(), 1);
+}
