@@ -266,3 +266,74 @@ async fn tickets_can_be_awaited() {
         .unwrap();
     assert_eq!(receipt.rows_written, 3);
 }
+
+/// Polls `check` every few ms until it holds or `timeout` passes.
+fn eventually(timeout: std::time::Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    while std::time::Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    check()
+}
+
+#[test]
+fn memtable_is_flushed_by_age_and_by_size_without_being_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(
+        dir.path(),
+        StoreConfig {
+            memtable_max_age_ms: 50,
+            ..small_config()
+        },
+    )
+    .unwrap();
+    store
+        .append(rows(&evs("a.com", "a", 5, DAY0_US)))
+        .wait()
+        .unwrap();
+    let secs = std::time::Duration::from_secs(10);
+    assert!(
+        eventually(secs, || store.stats().segment_rows == 5),
+        "age trigger"
+    );
+    drop(store);
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), small_config()).unwrap();
+    let mut appended = 0;
+    while store.stats().segment_count == 0 && appended < 20_000 {
+        store
+            .append(rows(&evs("a.com", &format!("s{appended}-"), 50, DAY0_US)))
+            .wait()
+            .unwrap();
+        appended += 50;
+    }
+    assert!(
+        eventually(secs, || store.stats().segment_count > 0),
+        "size trigger after {appended} rows"
+    );
+}
+
+#[test]
+fn interval_durability_fsyncs_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(
+        dir.path(),
+        StoreConfig {
+            durability: Durability::Interval { interval_ms: 20 },
+            ..small_config()
+        },
+    )
+    .unwrap();
+    store
+        .append(rows(&evs("a.com", "a", 5, DAY0_US)))
+        .wait()
+        .unwrap();
+    assert!(eventually(std::time::Duration::from_secs(10), || store
+        .stats()
+        .fsync_count
+        >= 1));
+}
