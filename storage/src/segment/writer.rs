@@ -393,7 +393,7 @@ fn row_order(
     };
     match sort {
         SortOrder::AsGiven => {}
-        SortOrder::Time => order.sort_by_key(|&row| ts(row as usize)),
+        SortOrder::Time => order.sort_by_cached_key(|&row| ts(row as usize)),
         SortOrder::GroupThenTime { group } => {
             let (Some(ColumnVec::Str { codes, .. }), Some(Some(str_col))) =
                 (batch.columns.get(group), str_columns.get(group))
@@ -411,13 +411,20 @@ fn row_order(
                     first_ts[g as usize] = first_ts[g as usize].min(ts(row));
                 }
             }
-            order.sort_by_key(|&row| {
-                let row = row as usize;
-                match group_of(row) {
-                    Some(g) => (first_ts[g as usize], u64::from(g), ts(row)),
-                    None => (ts(row), u64::MAX, ts(row)),
-                }
-            });
+            // Keys computed once; the row index makes the order total, so an unstable sort
+            // gives the same result as a stable one.
+            let mut keyed: Vec<(i64, u64, i64, u32)> = order
+                .iter()
+                .map(|&row| {
+                    let r = row as usize;
+                    match group_of(r) {
+                        Some(g) => (first_ts[g as usize], u64::from(g), ts(r), row),
+                        None => (ts(r), u64::MAX, ts(r), row),
+                    }
+                })
+                .collect();
+            keyed.sort_unstable();
+            order = keyed.into_iter().map(|k| k.3).collect();
         }
     }
     order
