@@ -48,6 +48,9 @@ struct PartitionBuf {
     builders: Vec<ColumnBuilder>,
     rows: usize,
     bytes: usize,
+    /// The last copy of the unsealed rows handed to a snapshot, reused while no row is added,
+    /// so repeated snapshots only copy partitions that changed.
+    copied: Option<Arc<FrozenBatch>>,
 }
 
 impl PartitionBuf {
@@ -57,6 +60,7 @@ impl PartitionBuf {
             builders: new_builders(table),
             rows: 0,
             bytes: 0,
+            copied: None,
         }
     }
 
@@ -70,12 +74,20 @@ impl PartitionBuf {
             .push(Arc::new(frozen_batch(key, columns, self.rows, self.bytes)));
         self.rows = 0;
         self.bytes = 0;
+        self.copied = None;
     }
 
-    /// The unsealed rows as a batch, copied.
-    fn copy_partial(&self, key: &PartitionKey) -> FrozenBatch {
+    /// The unsealed rows as a batch, copied (or the previous copy if nothing was added since).
+    fn copy_partial(&mut self, key: &PartitionKey) -> Arc<FrozenBatch> {
+        if let Some(copy) = &self.copied {
+            if copy.batch.row_count == self.rows {
+                return copy.clone();
+            }
+        }
         let columns = self.builders.iter().map(ColumnBuilder::snapshot).collect();
-        frozen_batch(key, columns, self.rows, self.bytes)
+        let copy = Arc::new(frozen_batch(key, columns, self.rows, self.bytes));
+        self.copied = Some(copy.clone());
+        copy
     }
 }
 
@@ -209,7 +221,7 @@ impl Memtable {
                     part.seal(&key);
                     out.extend(part.sealed.last().cloned());
                 } else {
-                    out.push(Arc::new(part.copy_partial(&key)));
+                    out.push(part.copy_partial(&key));
                 }
             }
         }
@@ -321,6 +333,11 @@ mod tests {
         let again = m.snapshot();
         assert_eq!(again.len(), 2, "small builders are copied, not sealed");
         assert_eq!(again[1].batch.row_count, 11);
+        let unchanged = m.snapshot();
+        assert!(
+            Arc::ptr_eq(&again[1], &unchanged[1]),
+            "an unchanged partition is not copied again"
+        );
         assert_eq!(snap[1].batch.row_count, 10, "old snapshot is unchanged");
     }
 }
