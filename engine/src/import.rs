@@ -14,7 +14,7 @@ use ecomdash_protocol::limits::{MAX_IMPORT_ERRORS_REPORTED, MAX_IMPORT_LINE_BYTE
 use ecomdash_protocol::{
     decode_event, validate_event, ErrorCode, ErrorDetail, ImportReport, LineError, ValidateOptions,
 };
-use ecomdash_storage::{RowBuf, Table};
+use ecomdash_storage::{AppendError, AppendTicket, RowBuf, Store, Table};
 use rand::RngCore;
 
 use crate::live::LiveEvent;
@@ -227,6 +227,56 @@ fn trim_line(line: &[u8]) -> &[u8] {
         .position(|b| !b.is_ascii_whitespace())
         .unwrap_or(line.len());
     &line[start..]
+}
+
+/// Appends the rows of processed chunks, keeping one chunk in flight: the store's writer thread
+/// stores chunk N while the importer processes chunk N + 1.
+pub struct ImportSink<'s> {
+    store: &'s Store,
+    pending: Vec<AppendTicket>,
+    pub deduplicated: u64,
+}
+
+impl<'s> ImportSink<'s> {
+    pub fn new(store: &'s Store) -> ImportSink<'s> {
+        ImportSink {
+            store,
+            pending: Vec::new(),
+            deduplicated: 0,
+        }
+    }
+
+    /// Queues the chunk's rows, then waits for the previous chunk's to be durable.
+    pub fn submit(&mut self, rows: ChunkRows) -> Result<(), AppendError> {
+        let previous = std::mem::take(&mut self.pending);
+        for events in rows.events {
+            self.pending.push(self.store.append(events));
+        }
+        if !rows.sessions.is_empty() {
+            self.pending.push(self.store.append(rows.sessions));
+        }
+        self.wait_all(previous)
+    }
+
+    /// Appends the final session rows and waits until everything is durable.
+    pub fn finish(&mut self, sessions: RowBuf) -> Result<(), AppendError> {
+        if !sessions.is_empty() {
+            self.pending.push(self.store.append(sessions));
+        }
+        let pending = std::mem::take(&mut self.pending);
+        self.wait_all(pending)
+    }
+
+    fn wait_all(&mut self, tickets: Vec<AppendTicket>) -> Result<(), AppendError> {
+        let mut result = Ok(());
+        for ticket in tickets {
+            match ticket.wait() {
+                Ok(receipt) => self.deduplicated += receipt.rows_deduplicated as u64,
+                Err(e) => result = Err(e),
+            }
+        }
+        result
+    }
 }
 
 /// Accumulates streamed bytes and hands out chunks that end at a line boundary.

@@ -16,7 +16,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::engine::{open_store, store_config, Engine, EngineError};
 use crate::enrich::TrustedProxies;
-use crate::import::{Importer, LineChunker};
+use crate::import::{ImportSink, Importer, LineChunker};
 use crate::lock::{DataDirLock, LockError};
 use crate::pipeline::Enricher;
 use crate::sites::{SiteRegistry, SitesError};
@@ -127,12 +127,8 @@ pub async fn import_file(
         let store = worker_store;
         let mut importer = Importer::new(&enricher, &domain, idle_ms, now_ms)
             .map_err(|e| ServeError::Import(e.to_string()))?;
-        let append = |rows| {
-            store
-                .append(rows)
-                .wait()
-                .map_err(|e| ServeError::Import(e.to_string()))
-        };
+        let import_error = |e: ecomdash_storage::AppendError| ServeError::Import(e.to_string());
+        let mut sink = ImportSink::new(&store);
         let mut file = std::fs::File::open(&path)
             .map_err(|e| ServeError::Import(format!("cannot open {}: {e}", path.display())))?;
         let mut chunker = LineChunker::default();
@@ -150,22 +146,23 @@ pub async fn import_file(
                 chunker.take_full()
             };
             if let Some(chunk) = chunk {
+                let started = std::time::Instant::now();
                 let out = importer.process_chunk(&chunk);
-                for rows in out.events {
-                    importer.report.deduplicated += append(rows)?.rows_deduplicated as u64;
-                }
-                if !out.sessions.is_empty() {
-                    append(out.sessions)?;
-                }
+                let processed = started.elapsed();
+                sink.submit(out).map_err(import_error)?;
+                tracing::debug!(
+                    bytes = chunk.len(),
+                    process_ms = processed.as_millis() as u64,
+                    wait_ms = (started.elapsed() - processed).as_millis() as u64,
+                    "import chunk"
+                );
             }
             if n == 0 {
                 break;
             }
         }
-        let rest = importer.finish();
-        if !rest.is_empty() {
-            append(rest)?;
-        }
+        sink.finish(importer.finish()).map_err(import_error)?;
+        importer.report.deduplicated = sink.deduplicated;
         Ok(importer.report)
     })
     .await

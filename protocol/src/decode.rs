@@ -69,6 +69,10 @@ impl<'de: 'a, 'a> Deserialize<'de> for BoundedEvents<'a> {
 
 /// Decodes one event (the body of `track/event`, one batch entry or one import line).
 pub fn decode_event(json: &[u8]) -> Result<WireEvent<'_>, ErrorDetail> {
+    // fast path: plain serde_json; only a failure pays for tracking the field path
+    if let Ok(event) = serde_json::from_slice::<WireEvent<'_>>(json) {
+        return Ok(event);
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(json);
     let event: WireEvent<'_> =
         serde_path_to_error::deserialize(&mut deserializer).map_err(map_json_error)?;

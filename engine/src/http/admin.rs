@@ -14,7 +14,7 @@ use futures_util::StreamExt;
 use super::body::{bearer, check_content_type, query_param, read_limited, secret_eq};
 use super::error::ApiError;
 use crate::engine::{Engine, EngineError};
-use crate::import::{Importer, LineChunker, IMPORT_CHUNK_BYTES};
+use crate::import::{ImportSink, Importer, LineChunker, IMPORT_CHUNK_BYTES};
 use crate::metrics::Route;
 use crate::sites::SitesError;
 
@@ -124,28 +124,14 @@ async fn import_inner(
         let engine = worker_engine;
         let mut importer = Importer::new(&engine.enricher, &domain, idle_ms, now_ms)
             .map_err(|_| ApiError::new(ErrorCode::Internal, "internal error"))?;
-        let append = |rows| {
-            engine
-                .store
-                .append(rows)
-                .wait()
-                .map_err(|e| ApiError::from_append(&e))
-        };
+        let mut sink = ImportSink::new(&engine.store);
+        let append_error = |e: ecomdash_storage::AppendError| ApiError::from_append(&e);
         while let Some(chunk) = chunks_rx.blocking_recv() {
             let out = importer.process_chunk(&chunk);
-            let mut dedup = 0;
-            for rows in out.events {
-                dedup += append(rows)?.rows_deduplicated as u64;
-            }
-            importer.report.deduplicated += dedup;
-            if !out.sessions.is_empty() {
-                append(out.sessions)?;
-            }
+            sink.submit(out).map_err(append_error)?;
         }
-        let rest = importer.finish();
-        if !rest.is_empty() {
-            append(rest)?;
-        }
+        sink.finish(importer.finish()).map_err(append_error)?;
+        importer.report.deduplicated = sink.deduplicated;
         Ok(importer.report)
     });
     let mut chunker = LineChunker::default();
