@@ -8,8 +8,10 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::funnel::{funnel_level, FunnelEvents};
 use crate::hll::{hash_str, Hll};
-use crate::kernels::{distinct_update, quantile, sum_f64, sum_i64, value_hash};
-use crate::keys::KeyValue;
+use crate::kernels::{
+    distinct_update, hash128_str, quantile, sum_f64, sum_i64, value_hash, PendingCodes,
+    DISTINCT_ENTRY_BYTES,
+};
 use crate::plan::{AggCall, AggFunc};
 use crate::types::{DataType, Scalar};
 use crate::vector::Vector;
@@ -60,8 +62,14 @@ pub(crate) enum Acc {
         best: Vec<Option<Arc<str>>>,
         max: bool,
     },
-    Distinct(Vec<FxHashSet<KeyValue>>),
-    Uniq(Vec<Hll>),
+    Distinct {
+        sets: Vec<FxHashSet<u128>>,
+        pending: PendingCodes,
+    },
+    Uniq {
+        sketches: Vec<Hll>,
+        pending: PendingCodes,
+    },
     Quantile {
         level: f64,
         values: Vec<Vec<f64>>,
@@ -109,8 +117,14 @@ impl Acc {
                     },
                 }
             }
-            AggFunc::CountDistinct => Acc::Distinct(Vec::new()),
-            AggFunc::Uniq => Acc::Uniq(Vec::new()),
+            AggFunc::CountDistinct => Acc::Distinct {
+                sets: Vec::new(),
+                pending: PendingCodes::default(),
+            },
+            AggFunc::Uniq => Acc::Uniq {
+                sketches: Vec::new(),
+                pending: PendingCodes::default(),
+            },
             AggFunc::Quantile(level) => Acc::Quantile {
                 level: *level,
                 values: Vec::new(),
@@ -140,8 +154,8 @@ impl Acc {
             Acc::ExtremeInt { best, .. } => to(best, groups, None),
             Acc::ExtremeFloat { best, .. } => to(best, groups, None),
             Acc::ExtremeStr { best, .. } => to(best, groups, None),
-            Acc::Distinct(sets) => to(sets, groups, FxHashSet::default()),
-            Acc::Uniq(h) => to(h, groups, Hll::default()),
+            Acc::Distinct { sets, .. } => to(sets, groups, FxHashSet::default()),
+            Acc::Uniq { sketches, .. } => to(sketches, groups, Hll::default()),
             Acc::Quantile { values, .. } => to(values, groups, Vec::new()),
             Acc::Funnel { events, .. } => to(events, groups, Vec::new()),
         }
@@ -161,8 +175,8 @@ impl Acc {
         let single_group_all_rows = sel.len() == n && gids.iter().all(|&g| g == 0);
         match self {
             Acc::CountRows(c) => {
-                if single_group_all_rows {
-                    c[0] += n as i64;
+                if c.len() == 1 {
+                    c[0] += gids.len() as i64;
                 } else {
                     for &g in gids {
                         c[g as usize] += 1;
@@ -269,9 +283,30 @@ impl Acc {
                 }
                 added
             }
-            Acc::Distinct(sets) => distinct_update(sets, &args[0], sel, gids),
-            Acc::Uniq(sketches) => {
+            Acc::Distinct { sets, pending } => match &args[0] {
+                Vector::Str {
+                    dict,
+                    codes,
+                    validity,
+                } if sets.len() == 1 => {
+                    // Charge for the strings the marks will resolve to.
+                    pending.mark(dict, codes, validity.as_deref(), sel) * DISTINCT_ENTRY_BYTES
+                }
+                v => distinct_update(sets, v, sel, gids),
+            },
+            Acc::Uniq { sketches, pending } => {
                 let v = &args[0];
+                if let (
+                    Vector::Str {
+                        dict,
+                        codes,
+                        validity,
+                    },
+                    1,
+                ) = (v, sketches.len())
+                {
+                    return pending.mark(dict, codes, validity.as_deref(), sel);
+                }
                 let mut added = 0;
                 let mut add = |g: usize, h: u64| {
                     let before = sketches[g].heap_bytes();
@@ -336,8 +371,28 @@ impl Acc {
         }
     }
 
+    /// Resolves codes collected per dictionary (single-group `count(DISTINCT)` and `uniq`) into
+    /// group 0's set or sketch.
+    fn flush_pending(&mut self) {
+        match self {
+            Acc::Distinct { sets, pending } => {
+                for (dict, code) in pending.drain() {
+                    sets[0].insert(hash128_str(dict.get(code)));
+                }
+            }
+            Acc::Uniq { sketches, pending } => {
+                for (dict, code) in pending.drain() {
+                    sketches[0].insert(hash_str(dict.get(code)));
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// Folds `other` in; `map[g]` is this accumulator's group for `other`'s group `g`.
-    pub(crate) fn merge(&mut self, other: Acc, map: &[u32]) {
+    pub(crate) fn merge(&mut self, mut other: Acc, map: &[u32]) {
+        self.flush_pending();
+        other.flush_pending();
         fn each<T>(mine: &mut [T], theirs: Vec<T>, map: &[u32], mut f: impl FnMut(&mut T, T)) {
             for (g, t) in theirs.into_iter().enumerate() {
                 f(&mut mine[map[g] as usize], t);
@@ -405,8 +460,12 @@ impl Acc {
                     }
                 })
             }
-            (Acc::Distinct(a), Acc::Distinct(b)) => each(a, b, map, |x, y| x.extend(y)),
-            (Acc::Uniq(a), Acc::Uniq(b)) => each(a, b, map, |x, y| x.merge(&y)),
+            (Acc::Distinct { sets: a, .. }, Acc::Distinct { sets: b, .. }) => {
+                each(a, b, map, |x, y| x.extend(y))
+            }
+            (Acc::Uniq { sketches: a, .. }, Acc::Uniq { sketches: b, .. }) => {
+                each(a, b, map, |x, y| x.merge(&y))
+            }
             (Acc::Quantile { values, .. }, Acc::Quantile { values: v2, .. }) => {
                 each(values, v2, map, |x, y| x.extend(y))
             }
@@ -419,6 +478,7 @@ impl Acc {
 
     /// The final value of group `g`.
     pub(crate) fn finish(&mut self, g: usize) -> Scalar {
+        self.flush_pending();
         match self {
             Acc::CountRows(c) | Acc::Count(c) => Scalar::Int(c[g]),
             Acc::SumInt { sums, seen } => {
@@ -446,8 +506,8 @@ impl Acc {
             },
             Acc::ExtremeFloat { best, .. } => best[g].map_or(Scalar::Null, Scalar::Float),
             Acc::ExtremeStr { best, .. } => best[g].clone().map_or(Scalar::Null, Scalar::Str),
-            Acc::Distinct(sets) => Scalar::Int(sets[g].len() as i64),
-            Acc::Uniq(h) => Scalar::Int(h[g].estimate() as i64),
+            Acc::Distinct { sets, .. } => Scalar::Int(sets[g].len() as i64),
+            Acc::Uniq { sketches, .. } => Scalar::Int(sketches[g].estimate() as i64),
             Acc::Quantile { level, values } => quantile(&mut values[g], *level),
             Acc::Funnel {
                 window,

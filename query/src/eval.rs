@@ -19,8 +19,15 @@ use crate::vector::{and_validity, Vector};
 
 /// Per-thread evaluation state: dictionary masks keyed by (expression address, dictionary
 /// address). The dictionary `Arc` is kept so the address cannot be reused while cached.
+/// A predicate's value for each entry of one dictionary.
+pub(crate) struct DictMask {
+    bits: Vec<bool>,
+    /// `Some(b)` when every entry gives `b`: the predicate is constant over the dictionary.
+    uniform: Option<bool>,
+}
+
 /// A dictionary kept alive next to the mask computed over it.
-type CachedMask = (Arc<StrDict>, Arc<Vec<bool>>);
+type CachedMask = (Arc<StrDict>, Arc<DictMask>);
 
 #[derive(Default)]
 pub(crate) struct Evaluator {
@@ -75,7 +82,7 @@ impl Evaluator {
             ExprKind::And(a, b) | ExprKind::Or(a, b) => {
                 let l = self.eval(a, batch)?;
                 let r = self.eval(b, batch)?;
-                kleene(matches!(expr.kind, ExprKind::And(..)), &l, &r, n)
+                kleene(matches!(expr.kind, ExprKind::And(..)), l, r, n)
             }
             ExprKind::Not(x) => {
                 let x = self.eval(x, batch)?;
@@ -150,12 +157,17 @@ impl Evaluator {
         expr: &Expr,
         dict: &Arc<StrDict>,
         pred: impl Fn(&str) -> bool,
-    ) -> Arc<Vec<bool>> {
+    ) -> Arc<DictMask> {
         let key = (expr as *const Expr as usize, Arc::as_ptr(dict) as usize);
         if let Some((_, mask)) = self.masks.get(&key) {
             return Arc::clone(mask);
         }
-        let mask: Arc<Vec<bool>> = Arc::new(dict.iter().map(pred).collect());
+        let bits: Vec<bool> = dict.iter().map(pred).collect();
+        let uniform = match bits.first() {
+            Some(&first) if bits.iter().all(|&b| b == first) => Some(first),
+            _ => None,
+        };
+        let mask = Arc::new(DictMask { bits, uniform });
         self.masks
             .insert(key, (Arc::clone(dict), Arc::clone(&mask)));
         mask
@@ -249,13 +261,21 @@ fn float_compare(op: CmpOp, a: &[f64], b: &[f64]) -> Vec<bool> {
 }
 
 /// Rows of a string vector looked up in a per-code mask.
-fn apply_mask<'b>(v: &Vector<'b>, mask: &[bool], negated: bool) -> Vector<'b> {
+fn apply_mask<'b>(v: &Vector<'b>, mask: &DictMask, negated: bool) -> Vector<'b> {
     match v {
         Vector::Str {
             codes, validity, ..
-        } => Vector::Bool {
-            values: Cow::Owned(codes.iter().map(|&c| mask[c as usize] != negated).collect()),
-            validity: validity.clone(),
+        } => match (mask.uniform, validity) {
+            (Some(b), None) => Vector::Const(Scalar::Bool(b != negated)),
+            _ => Vector::Bool {
+                values: Cow::Owned(
+                    codes
+                        .iter()
+                        .map(|&c| mask.bits[c as usize] != negated)
+                        .collect(),
+                ),
+                validity: validity.clone(),
+            },
         },
         _ => Vector::Const(Scalar::Null),
     }
@@ -345,7 +365,41 @@ fn arith<'b>(op: ArithOp, float: bool, a: &Vector<'_>, b: &Vector<'_>, n: usize)
 }
 
 /// Three-valued AND/OR.
-fn kleene<'b>(is_and: bool, l: &Vector<'_>, r: &Vector<'_>, n: usize) -> Vector<'b> {
+fn kleene<'b>(is_and: bool, l: Vector<'b>, r: Vector<'b>, n: usize) -> Vector<'b> {
+    // A constant side decides (AND false, OR true) or drops out (AND true, OR false).
+    let (l, r) = match (l, r) {
+        (Vector::Const(Scalar::Bool(b)), other) | (other, Vector::Const(Scalar::Bool(b))) => {
+            if b != is_and {
+                return Vector::Const(Scalar::Bool(b));
+            }
+            if matches!(other, Vector::Bool { .. } | Vector::Const(_)) {
+                return other;
+            }
+            (Vector::Const(Scalar::Bool(b)), other)
+        }
+        pair => pair,
+    };
+    if let (
+        Vector::Bool {
+            values: a,
+            validity: None,
+        },
+        Vector::Bool {
+            values: b,
+            validity: None,
+        },
+    ) = (&l, &r)
+    {
+        let values: Vec<bool> = if is_and {
+            a.iter().zip(b.iter()).map(|(x, y)| x & y).collect()
+        } else {
+            a.iter().zip(b.iter()).map(|(x, y)| x | y).collect()
+        };
+        return Vector::Bool {
+            values: Cow::Owned(values),
+            validity: None,
+        };
+    }
     let (a, av) = l.ints(n);
     let (b, bv) = r.ints(n);
     let mut values = vec![false; n];

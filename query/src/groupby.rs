@@ -126,18 +126,46 @@ impl PartialAgg {
             self.code_groups.insert(ptr, (Arc::clone(dict), map));
             return (gids, bytes);
         }
-        let mut local: FxHashMap<LocalKey, u32> = FxHashMap::default();
+        // Local keys sized to the key count, so the common one- and two-key cases hash less.
+        match keys.len() {
+            1 => self.group_ids_by(keys, sel, bytes, |r| {
+                let k = &keys[0];
+                (k.is_valid(r).then(|| encode(k, r)), 0u8)
+            }),
+            2 => self.group_ids_by(keys, sel, bytes, |r| {
+                let (a, b) = (&keys[0], &keys[1]);
+                (
+                    a.is_valid(r).then(|| encode(a, r)),
+                    b.is_valid(r).then(|| encode(b, r)),
+                )
+            }),
+            _ => self.group_ids_by(keys, sel, bytes, |r| {
+                let mut encoded: LocalKey = [0; MAX_GROUP_KEYS + 1];
+                for (i, k) in keys.iter().enumerate() {
+                    if k.is_valid(r) {
+                        encoded[i] = encode(k, r);
+                    } else {
+                        encoded[MAX_GROUP_KEYS] |= 1 << i;
+                    }
+                }
+                encoded
+            }),
+        }
+    }
+
+    /// Group ids through a per-batch map from an encoded local key to the group.
+    fn group_ids_by<K: std::hash::Hash + Eq>(
+        &mut self,
+        keys: &[Vector<'_>],
+        sel: &[u32],
+        mut bytes: usize,
+        local_key: impl Fn(usize) -> K,
+    ) -> (Vec<u32>, usize) {
+        let mut local: FxHashMap<K, u32> = FxHashMap::default();
         let mut gids = Vec::with_capacity(sel.len());
         for &r in sel {
             let r = r as usize;
-            let mut encoded: LocalKey = [0; MAX_GROUP_KEYS + 1];
-            for (i, k) in keys.iter().enumerate() {
-                if k.is_valid(r) {
-                    encoded[i] = encode(k, r);
-                } else {
-                    encoded[MAX_GROUP_KEYS] |= 1 << i;
-                }
-            }
+            let encoded = local_key(r);
             let g = match local.get(&encoded) {
                 Some(&g) => g,
                 None => {

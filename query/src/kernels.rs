@@ -1,9 +1,11 @@
 //! Per-row aggregate kernels: lane-parallel sums, quantile interpolation, value hashing for
 //! `uniq`, and batch-deduplicated `count(DISTINCT)` inserts.
 
+use std::hash::Hasher;
 use std::sync::Arc;
 
-use rustc_hash::FxHashSet;
+use ecomdash_storage::StrDict;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::hll::{hash_i64, hash_str};
 use crate::keys::{float_bits, KeyValue};
@@ -42,7 +44,7 @@ pub(crate) fn value_hash(v: &Vector<'_>, r: usize) -> Option<u64> {
 }
 
 pub(crate) fn distinct_update(
-    sets: &mut [FxHashSet<KeyValue>],
+    sets: &mut [FxHashSet<u128>],
     v: &Vector<'_>,
     sel: &[u32],
     gids: &[u32],
@@ -63,22 +65,57 @@ pub(crate) fn distinct_update(
             }
         }
         for (g, code) in seen {
-            let s = dict.get(code);
-            let set = &mut sets[g as usize];
-            if !set.contains(&KeyValue::Str(Arc::from(s))) {
-                set.insert(KeyValue::Str(Arc::from(s)));
-                added += s.len() + 48;
+            if sets[g as usize].insert(hash128_str(dict.get(code))) {
+                added += DISTINCT_ENTRY_BYTES;
             }
         }
         return added;
     }
     for (&r, &g) in sel.iter().zip(gids) {
-        let r = r as usize;
-        if v.is_valid(r) && sets[g as usize].insert(KeyValue::from_scalar(&v.scalar(r))) {
-            added += 32;
+        if let Some(key) = distinct_key(v, r as usize) {
+            if sets[g as usize].insert(key) {
+                added += DISTINCT_ENTRY_BYTES;
+            }
         }
     }
     added
+}
+
+/// Approximate bytes one member of a distinct set costs (value plus hash table overhead).
+pub(crate) const DISTINCT_ENTRY_BYTES: usize = 24;
+
+/// 128-bit SipHash-1-3 of a string, as ClickHouse's `uniqExact` keeps for strings: two runs with
+/// different prefixes. A collision needs on the order of 2^64 distinct strings.
+pub(crate) fn hash128_str(s: &str) -> u128 {
+    let half = |salt: u8| {
+        let mut h = std::hash::DefaultHasher::new();
+        h.write_u8(salt);
+        h.write(s.as_bytes());
+        h.finish()
+    };
+    (u128::from(half(0x51)) << 64) | u128::from(half(0xa7))
+}
+
+/// The member of a distinct set for a non-null value: numbers exactly (tagged by type), strings
+/// by their 128-bit hash.
+pub(crate) fn distinct_key(v: &Vector<'_>, r: usize) -> Option<u128> {
+    if !v.is_valid(r) {
+        return None;
+    }
+    let tagged = |tag: u128, bits: u64| (tag << 120) | u128::from(bits);
+    Some(match v {
+        Vector::Int { values, .. } => tagged(1, values[r] as u64),
+        Vector::Float { values, .. } => tagged(2, float_bits(values[r])),
+        Vector::Bool { values, .. } => tagged(3, u64::from(values[r])),
+        Vector::Str { dict, codes, .. } => hash128_str(dict.get(codes[r])),
+        Vector::Const(c) => match c {
+            Scalar::Int(i) => tagged(1, *i as u64),
+            Scalar::Float(f) => tagged(2, float_bits(*f)),
+            Scalar::Bool(b) => tagged(3, u64::from(*b)),
+            Scalar::Str(s) => hash128_str(s),
+            Scalar::Null => return None,
+        },
+    })
 }
 
 /// Wrapping sum in eight independent lanes, shaped for auto-vectorization.
@@ -109,4 +146,58 @@ pub(crate) fn sum_f64(values: &[f64]) -> f64 {
         }
     }
     lanes.iter().sum::<f64>() + rest.iter().sum::<f64>()
+}
+
+/// For one group: which codes of each dictionary were seen, as one flag per dictionary entry.
+/// Marking is a store per row; strings are looked up once per distinct code when drained.
+#[derive(Default)]
+pub(crate) struct PendingCodes {
+    by_dict: FxHashMap<usize, (Arc<StrDict>, Vec<bool>)>,
+}
+
+impl PendingCodes {
+    /// Marks the codes of the selected, non-null rows. Returns bytes added.
+    pub(crate) fn mark(
+        &mut self,
+        dict: &Arc<StrDict>,
+        codes: &[u32],
+        validity: Option<&[bool]>,
+        sel: &[u32],
+    ) -> usize {
+        let mut added = 0;
+        let (_, seen) = self
+            .by_dict
+            .entry(Arc::as_ptr(dict) as usize)
+            .or_insert_with(|| {
+                added = dict.len();
+                (Arc::clone(dict), vec![false; dict.len()])
+            });
+        match validity {
+            None => {
+                for &r in sel {
+                    seen[codes[r as usize] as usize] = true;
+                }
+            }
+            Some(valid) => {
+                for &r in sel {
+                    let r = r as usize;
+                    if valid[r] {
+                        seen[codes[r] as usize] = true;
+                    }
+                }
+            }
+        }
+        added
+    }
+
+    /// Every marked (dictionary, code), clearing the marks.
+    pub(crate) fn drain(&mut self) -> Vec<(Arc<StrDict>, u32)> {
+        let mut out = Vec::new();
+        for (_, (dict, seen)) in self.by_dict.drain() {
+            for (code, _) in seen.iter().enumerate().filter(|(_, &s)| s) {
+                out.push((Arc::clone(&dict), code as u32));
+            }
+        }
+        out
+    }
 }
