@@ -12,7 +12,7 @@ use ecomdash_storage::{
 };
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
-use segment_common::{arb_batch, rows, sessionize, Cell};
+use segment_common::{arb_batch, rows, scratch_dir, sessionize, Cell};
 
 /// A deterministic batch whose rows are session-structured, so the default sort order stores
 /// some columns as group runs.
@@ -68,8 +68,8 @@ fn assert_detected(dir: &Path, damaged: &[u8], expected: &[Vec<Cell>], what: &st
 
 #[test]
 fn every_byte_flip_is_detected() {
-    let dir = tempfile::tempdir().unwrap();
-    for (table, n, chunk_rows) in [(Table::Sessions, 24, 10), (Table::Events, 6, 3)] {
+    let dir = scratch_dir();
+    for (table, n, chunk_rows) in [(Table::Sessions, 16, 8), (Table::Events, 4, 2)] {
         let batch = sample_batch(table, n);
         let original = write(dir.path(), table, &batch, chunk_rows);
         let expected = read(dir.path(), &original).unwrap();
@@ -98,7 +98,7 @@ fn every_byte_flip_is_detected() {
 
 #[test]
 fn every_truncation_and_extension_is_corrupt() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = scratch_dir();
     let batch = sample_batch(Table::Sessions, 30);
     let original = write(dir.path(), Table::Sessions, &batch, 8);
     for len in 0..original.len() {
@@ -115,7 +115,7 @@ fn every_truncation_and_extension_is_corrupt() {
 
 #[test]
 fn corrupt_errors_name_file_and_offset() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = scratch_dir();
     let batch = sample_batch(Table::Sessions, 20);
     let mut bytes = write(dir.path(), Table::Sessions, &batch, 8);
     bytes[20] ^= 0xff;
@@ -144,7 +144,7 @@ proptest! {
         batch in arb_batch(Table::Events, 1..60),
         flips in proptest::collection::vec((any::<prop::sample::Index>(), 1u8..=255), 1..4),
     ) {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = scratch_dir();
         let original = write(dir.path(), Table::Events, &batch, 16);
         let expected = read(dir.path(), &original).unwrap();
         let mut damaged = original.clone();

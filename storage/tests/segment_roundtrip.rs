@@ -12,7 +12,8 @@ use ecomdash_storage::{
 };
 use proptest::prelude::*;
 use segment_common::{
-    arb_batch, cell, expected_zone, rows, same_zone, sessionize, sorted_rows, zone_cells, Cell,
+    arb_batch, cell, expected_zone, rows, same_zone, scratch_dir, sessionize, sorted_rows,
+    zone_cells, Cell,
 };
 
 fn check_segment(
@@ -21,7 +22,7 @@ fn check_segment(
     chunk_rows: usize,
     sort: SortOrder,
 ) -> Result<(), TestCaseError> {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = scratch_dir();
     let options = WriteOptions {
         chunk_rows,
         zstd_level: 1,
@@ -109,7 +110,7 @@ fn check_segment(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(24))]
+    #![proptest_config(ProptestConfig::with_cases(16))]
 
     #[test]
     fn event_segments_round_trip(batch in arb_batch(Table::Events, 0..120), chunk_rows in 1usize..70) {
@@ -131,7 +132,7 @@ proptest! {
 
     #[test]
     fn default_order_keeps_every_row(batch in arb_batch(Table::Events, 0..150)) {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = scratch_dir();
         write_segment(dir.path(), "e.seg", Table::Events, "s", 1, &batch).unwrap();
         let segment = Segment::open(&dir.path().join("e.seg")).unwrap();
         prop_assert_eq!(sorted_rows(&segment.read_all().unwrap()), sorted_rows(&batch));
@@ -178,7 +179,7 @@ fn session_order_groups_rows_and_sorts_by_time() {
         codes: vec![0, 1, 0, 0, 1, 1],
         validity: None,
     };
-    let dir = tempfile::tempdir().unwrap();
+    let dir = scratch_dir();
     write_segment(dir.path(), "e.seg", Table::Events, "s", 1, &batch).unwrap();
     let all = Segment::open(&dir.path().join("e.seg"))
         .unwrap()
@@ -208,7 +209,7 @@ fn session_order_groups_rows_and_sorts_by_time() {
 
 #[test]
 fn invalid_batches_and_indexes_are_rejected() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = scratch_dir();
     let empty = ColumnBatch {
         column_indexes: vec![0],
         columns: vec![ColumnVec::Int {
@@ -256,7 +257,7 @@ fn threads_share_one_segment_and_one_dictionary() {
             .new_tree(&mut proptest::test_runner::TestRunner::deterministic())
             .unwrap(),
     );
-    let dir = tempfile::tempdir().unwrap();
+    let dir = scratch_dir();
     let options = WriteOptions {
         chunk_rows: 10,
         ..WriteOptions::for_table(Table::Events)

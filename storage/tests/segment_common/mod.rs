@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+use std::path::Path;
 use std::sync::Arc;
 
 use ecomdash_storage::{ColumnBatch, ColumnType, ColumnVec, Segment, StrDict, Table, Value, Zone};
@@ -247,4 +248,16 @@ pub fn same_zone(found: Option<(Cell, Cell)>, expected: Option<(Cell, Cell)>) ->
         other => other,
     };
     found.map(|(a, b)| (norm(a), norm(b))) == expected.map(|(a, b)| (norm(a), norm(b)))
+}
+
+/// A temporary directory on memory-backed storage when there is some (`/dev/shm`), so the many
+/// small files and fsyncs of these tests do not wait on a disk shared with fsync-heavy tests.
+pub fn scratch_dir() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() {
+        if let Ok(dir) = tempfile::tempdir_in(shm) {
+            return dir;
+        }
+    }
+    tempfile::tempdir().unwrap()
 }
