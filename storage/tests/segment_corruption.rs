@@ -154,3 +154,77 @@ proptest! {
         assert_detected(dir.path(), &damaged, &expected, "random flips");
     }
 }
+
+/// Rewrites the trailer's version and the footer's checksum, as a future writer would.
+fn with_footer_edit(bytes: &[u8], version: u32, edit: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    let len = bytes.len();
+    let footer_len = u32::from_le_bytes(bytes[len - 20..len - 16].try_into().unwrap()) as usize;
+    let footer_start = len - 20 - footer_len;
+    let mut footer = bytes[footer_start..len - 20].to_vec();
+    edit(&mut footer);
+    let mut out = bytes[..footer_start].to_vec();
+    out[8..12].copy_from_slice(&version.to_le_bytes());
+    let mut crc = crc32c::crc32c(&footer);
+    crc = crc32c::crc32c_append(crc, &(footer.len() as u32).to_le_bytes());
+    crc = crc32c::crc32c_append(crc, &version.to_le_bytes());
+    out.extend_from_slice(&footer);
+    out.extend_from_slice(&(footer.len() as u32).to_le_bytes());
+    out.extend_from_slice(&crc.to_le_bytes());
+    out.extend_from_slice(&version.to_le_bytes());
+    out.extend_from_slice(b"EDASHSEG");
+    out
+}
+
+#[test]
+fn unknown_versions_are_unsupported_not_corrupt() {
+    let dir = scratch_dir();
+    let original = write(
+        dir.path(),
+        Table::Sessions,
+        &sample_batch(Table::Sessions, 10),
+        8,
+    );
+    let same = with_footer_edit(&original, 1, |_| {});
+    assert_eq!(
+        same, original,
+        "the test's trailer rewrite matches the writer"
+    );
+    let future = with_footer_edit(&original, 2, |_| {});
+    match read(dir.path(), &future) {
+        Err(SegmentError::UnsupportedVersion { version: 2, .. }) => {}
+        other => panic!("expected unsupported version, got {other:?}"),
+    }
+}
+
+#[test]
+fn columns_are_matched_by_name_and_missing_ones_read_as_null() {
+    let dir = scratch_dir();
+    let batch = sample_batch(Table::Sessions, 10);
+    let original = write(dir.path(), Table::Sessions, &batch, 8);
+    // Rename the segment's `country` column to `countrx`: the schema's `country` is then absent
+    // from the segment (reads as null) and `countrx` is ignored.
+    let renamed = with_footer_edit(&original, 1, |footer| {
+        let pos = footer.windows(8).position(|w| w == b"\x07country").unwrap();
+        footer[pos + 7] = b'x';
+    });
+    let path = dir.path().join("renamed.seg");
+    std::fs::write(&path, &renamed).unwrap();
+    let segment = Segment::open(&path).unwrap();
+    let country = Table::Sessions.schema().index_of("country").unwrap();
+    let all = segment.read_all().unwrap();
+    let expected = Segment::open(&dir.path().join("orig.seg"))
+        .unwrap()
+        .read_all()
+        .unwrap();
+    for (c, (got, want)) in all.columns.iter().zip(&expected.columns).enumerate() {
+        for r in 0..all.row_count {
+            if c == country {
+                assert_eq!(segment_common::cell(got, r), Cell::Null);
+            } else {
+                assert_eq!(segment_common::cell(got, r), segment_common::cell(want, r));
+            }
+        }
+    }
+    assert_eq!(segment.zone(0, country), None);
+    assert_eq!(segment.compressed_bytes(0, country), 0);
+}
