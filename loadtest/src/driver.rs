@@ -17,12 +17,13 @@ use bytes::Bytes;
 use ecomdash_protocol::TrackResponse;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
-use hyper::{header, Method, Request};
+use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::{Method, Request, Uri};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use crate::pool::{Pool, RequestTemplate};
+use crate::pool::Pool;
 use crate::report::{LiveCounters, RunStats};
 
 /// Path of the single-event endpoint.
@@ -95,7 +96,9 @@ struct Shared {
     interval_s: Option<f64>,
     next_request: AtomicU64,
     next_event: AtomicU64,
-    path: String,
+    uri: Uri,
+    /// Headers of each template, prepared once.
+    headers: Vec<HeaderMap>,
 }
 
 /// Runs the load for `config.duration` and returns the merged statistics.
@@ -114,6 +117,10 @@ pub async fn drive(
         config.target.base_path,
         if config.batch { BATCH_PATH } else { EVENT_PATH }
     );
+    let uri: Uri = path
+        .parse()
+        .with_context(|| format!("invalid request path {path:?}"))?;
+    let headers = prepare_headers(&config, &pool).context("a header value is not valid HTTP")?;
     let start = Instant::now();
     let shared = Arc::new(Shared {
         deadline: start + config.duration,
@@ -124,7 +131,8 @@ pub async fn drive(
         interval_s,
         next_request: AtomicU64::new(0),
         next_event: AtomicU64::new(0),
-        path,
+        uri,
+        headers,
     });
     let mut tasks = Vec::with_capacity(shared.config.connections);
     for _ in 0..shared.config.connections.max(1) {
@@ -164,26 +172,51 @@ async fn ready_sender(
     Ok(sender)
 }
 
-fn build_request(
-    shared: &Shared,
-    template: &RequestTemplate,
-    first_seq: u64,
-) -> anyhow::Result<Request<Full<Bytes>>> {
-    let mut builder = Request::builder()
-        .method(Method::POST)
-        .uri(shared.path.as_str())
-        .header(header::HOST, shared.config.target.authority.as_str())
-        .header(header::CONTENT_TYPE, "application/json")
-        .header(header::USER_AGENT, template.user_agent)
-        .header("x-forwarded-for", template.forwarded_for.to_string());
-    if let Some(language) = template.accept_language {
-        builder = builder.header(header::ACCEPT_LANGUAGE, language);
+/// Prepares the headers of every template once, so a request costs one `HeaderMap` clone
+/// (values are shared, not copied) instead of parsing and copying each header again.
+fn prepare_headers(config: &DriveConfig, pool: &Pool) -> anyhow::Result<Vec<HeaderMap>> {
+    let host = HeaderValue::from_str(&config.target.authority)?;
+    let keys = config
+        .keys
+        .iter()
+        .map(|key| HeaderValue::from_str(key))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut prepared = Vec::with_capacity(pool.templates.len());
+    for template in &pool.templates {
+        let mut headers = HeaderMap::with_capacity(6);
+        headers.insert(header::HOST, host.clone());
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        headers.insert(
+            header::USER_AGENT,
+            HeaderValue::from_static(template.user_agent),
+        );
+        headers.insert(
+            HeaderName::from_static("x-forwarded-for"),
+            HeaderValue::from_str(&template.forwarded_for.to_string())?,
+        );
+        if let Some(language) = template.accept_language {
+            headers.insert(header::ACCEPT_LANGUAGE, HeaderValue::from_static(language));
+        }
+        if !keys.is_empty() {
+            headers.insert(
+                HeaderName::from_static("x-api-key"),
+                keys[template.site % keys.len()].clone(),
+            );
+        }
+        prepared.push(headers);
     }
-    if !shared.config.keys.is_empty() {
-        let key = &shared.config.keys[template.site % shared.config.keys.len()];
-        builder = builder.header("x-api-key", key.as_str());
-    }
-    Ok(builder.body(Full::new(template.body(first_seq)))?)
+    Ok(prepared)
+}
+
+fn build_request(shared: &Shared, index: usize, first_seq: u64) -> Request<Full<Bytes>> {
+    let mut request = Request::new(Full::new(shared.pool.templates[index].body(first_seq)));
+    *request.method_mut() = Method::POST;
+    *request.uri_mut() = shared.uri.clone();
+    *request.headers_mut() = shared.headers[index].clone();
+    request
 }
 
 async fn worker(shared: Arc<Shared>) -> RunStats {
@@ -202,14 +235,12 @@ async fn worker(shared: Arc<Shared>) -> RunStats {
         if shared.interval_s.is_some() {
             tokio::time::sleep_until(intended).await;
         }
-        let template = &templates[(request_seq % templates.len() as u64) as usize];
+        let index = (request_seq % templates.len() as u64) as usize;
+        let template = &templates[index];
         let first_seq = shared
             .next_event
             .fetch_add(template.events as u64, Ordering::Relaxed);
-        let Ok(request) = build_request(&shared, template, first_seq) else {
-            stats.transport_errors += 1;
-            continue;
-        };
+        let request = build_request(&shared, index, first_seq);
         let mut ready = match ready_sender(sender.take(), shared.config.target.addr).await {
             Ok(ready) => ready,
             Err(_) => {
