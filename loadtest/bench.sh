@@ -20,7 +20,7 @@ cd "$ROOT"
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 BIN=$TARGET_DIR/release
 
-cargo build --release -p ecomdash-engine -p ecomdash-loadtest --example baseline >&2
+cargo build --release -p ecomdash-engine -p ecomdash-loadtest --bins --example baseline >&2
 mkdir -p "$OUT"
 
 server_cpu=() client_cpu=()
