@@ -30,6 +30,7 @@ mod plan;
 mod scalar_ops;
 mod source;
 mod store_source;
+mod summary;
 mod types;
 mod vector;
 
@@ -38,6 +39,10 @@ use serde::Serialize;
 pub use error::{Position, QueryError};
 pub use source::{BatchSource, BatchUnit, MemorySource, ScanSpec, ScanUnits};
 pub use store_source::SnapshotSource;
+pub use summary::{
+    summary, SeriesPoint, Summary, SummaryFilter, SummaryRequest, SummaryTotals, TopRow,
+    SUMMARY_TOP_LIMIT,
+};
 pub use types::{DataType, Scalar};
 
 /// A parsed and checked query, ready to run any number of times.

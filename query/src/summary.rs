@@ -1,0 +1,312 @@
+//! The dashboard summary (`GET /api/v1/analytics/summary`): totals, a time series and top lists
+//! for one site and a range of UTC days, each computed by running the dialect's SQL through the
+//! engine, so every figure equals what the same SQL returns from `/api/v1/query`.
+//!
+//! Definitions (bots excluded on `events`; `sessions` holds sessions the daemon closed):
+//! visitors `uniq(visitor_id)` of events; pageviews `count()` of `pageview` events; events
+//! `count()`; sessions `count()` of sessions that started in the range; bounce rate
+//! `avg(is_bounce)`; average session duration `avg(duration)` in seconds; orders
+//! `count(DISTINCT order_id)` and revenue `sum(revenue)` of events with an `order_id`;
+//! conversion rate `avg(converted)` of sessions.
+
+use serde::Serialize;
+
+use crate::error::{Position, QueryError};
+use crate::source::BatchSource;
+use crate::types::{format_time, parse_date_literal, DataType, MICROS_PER_DAY, MICROS_PER_HOUR};
+use crate::{execute, parse_and_check, QueryLimits};
+
+/// Rows in each top list.
+pub const SUMMARY_TOP_LIMIT: u64 = 10;
+
+/// Dimensions a summary can be narrowed by, with the column each table holds it in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SummaryFilter {
+    /// `path` of events (sessions are not filtered by page).
+    Page,
+    /// `entry_path` of sessions (events are not filtered by entry page).
+    EntryPage,
+    Source,
+    UtmCampaign,
+    Country,
+    Device,
+    Browser,
+    Os,
+}
+
+impl SummaryFilter {
+    /// The query parameter naming this filter.
+    pub fn from_param(name: &str) -> Option<SummaryFilter> {
+        Some(match name {
+            "page" => SummaryFilter::Page,
+            "entry_page" => SummaryFilter::EntryPage,
+            "source" => SummaryFilter::Source,
+            "utm_campaign" => SummaryFilter::UtmCampaign,
+            "country" => SummaryFilter::Country,
+            "device" => SummaryFilter::Device,
+            "browser" => SummaryFilter::Browser,
+            "os" => SummaryFilter::Os,
+            _ => return None,
+        })
+    }
+
+    fn events_column(self) -> Option<&'static str> {
+        match self {
+            SummaryFilter::Page => Some("path"),
+            SummaryFilter::EntryPage => None,
+            _ => self.common_column(),
+        }
+    }
+
+    fn sessions_column(self) -> Option<&'static str> {
+        match self {
+            SummaryFilter::Page => None,
+            SummaryFilter::EntryPage => Some("entry_path"),
+            _ => self.common_column(),
+        }
+    }
+
+    fn common_column(self) -> Option<&'static str> {
+        Some(match self {
+            SummaryFilter::Source => "referrer_source",
+            SummaryFilter::UtmCampaign => "utm_campaign",
+            SummaryFilter::Country => "country",
+            SummaryFilter::Device => "device",
+            SummaryFilter::Browser => "browser",
+            SummaryFilter::Os => "os",
+            SummaryFilter::Page | SummaryFilter::EntryPage => return None,
+        })
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct SummaryRequest {
+    pub site: String,
+    /// First and last UTC day, `YYYY-MM-DD`, inclusive.
+    pub from: String,
+    pub to: String,
+    pub filters: Vec<(SummaryFilter, String)>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct SummaryTotals {
+    pub visitors: i64,
+    pub pageviews: i64,
+    pub sessions: i64,
+    /// Fraction 0..1 of sessions with one pageview.
+    pub bounce_rate: f64,
+    pub avg_session_duration_secs: f64,
+    pub events: i64,
+    /// Revenue of orders in minor units (cents); currencies are not converted.
+    pub revenue_minor: i64,
+    pub orders: i64,
+    /// Fraction 0..1 of sessions that placed an order.
+    pub conversion_rate: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SeriesPoint {
+    /// `YYYY-MM-DD` for daily points, `YYYY-MM-DD HH:00:00` for hourly ones.
+    pub bucket: String,
+    pub visitors: i64,
+    pub pageviews: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TopRow {
+    /// The dimension's value; `null` groups rows without one.
+    pub key: Option<String>,
+    pub count: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Summary {
+    pub site: String,
+    pub from: String,
+    pub to: String,
+    /// `day`, or `hour` when the range is one day.
+    pub granularity: &'static str,
+    pub totals: SummaryTotals,
+    pub timeseries: Vec<SeriesPoint>,
+    /// Pageviews per path.
+    pub top_pages: Vec<TopRow>,
+    /// Sessions per entry page, referrer source, campaign, country, device, browser and OS.
+    pub entry_pages: Vec<TopRow>,
+    pub referrer_sources: Vec<TopRow>,
+    pub utm_campaigns: Vec<TopRow>,
+    pub countries: Vec<TopRow>,
+    pub devices: Vec<TopRow>,
+    pub browsers: Vec<TopRow>,
+    pub os: Vec<TopRow>,
+}
+
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+fn day_of(text: &str, what: &str) -> Result<i64, QueryError> {
+    parse_date_literal(text).ok_or_else(|| QueryError::Invalid {
+        message: format!("{what} must be a date YYYY-MM-DD, got '{text}'"),
+        pos: Position::default(),
+    })
+}
+
+struct Runner<'a> {
+    source: &'a dyn BatchSource,
+    limits: &'a QueryLimits,
+    sites: Vec<String>,
+}
+
+impl Runner<'_> {
+    fn rows(&self, sql: &str) -> Result<Vec<Vec<serde_json::Value>>, QueryError> {
+        let q = parse_and_check(sql)?;
+        Ok(execute(&q, self.source, self.limits, &self.sites)?.rows)
+    }
+
+    fn top(&self, sql: &str) -> Result<Vec<TopRow>, QueryError> {
+        Ok(self
+            .rows(sql)?
+            .into_iter()
+            .map(|r| TopRow {
+                key: r.first().and_then(|v| v.as_str()).map(str::to_string),
+                count: r.get(1).and_then(serde_json::Value::as_i64).unwrap_or(0),
+            })
+            .collect())
+    }
+}
+
+fn int(v: Option<&serde_json::Value>) -> i64 {
+    v.and_then(serde_json::Value::as_i64).unwrap_or(0)
+}
+
+fn float(v: Option<&serde_json::Value>) -> f64 {
+    v.and_then(serde_json::Value::as_f64).unwrap_or(0.0)
+}
+
+/// Computes the summary for `req.site`, which the caller has already checked the key may read.
+pub fn summary(
+    source: &dyn BatchSource,
+    req: &SummaryRequest,
+    limits: &QueryLimits,
+) -> Result<Summary, QueryError> {
+    let from_day = day_of(&req.from, "from")?;
+    let to_day = day_of(&req.to, "to")?;
+    if to_day < from_day {
+        return Err(QueryError::Invalid {
+            message: "to is before from".into(),
+            pos: Position::default(),
+        });
+    }
+    let runner = Runner {
+        source,
+        limits,
+        sites: vec![req.site.clone()],
+    };
+    let site = quote(&req.site);
+    let (start_us, end_us) = (from_day * MICROS_PER_DAY, (to_day + 1) * MICROS_PER_DAY - 1);
+    let mut ev = format!(
+        "site = {site} AND ts BETWEEN {start_us} AND {end_us} AND (is_bot IS NULL OR is_bot = false)"
+    );
+    let mut se = format!("site = {site} AND start BETWEEN {start_us} AND {end_us}");
+    for (filter, value) in &req.filters {
+        if let Some(c) = filter.events_column() {
+            ev += &format!(" AND {c} = {}", quote(value));
+        }
+        if let Some(c) = filter.sessions_column() {
+            se += &format!(" AND {c} = {}", quote(value));
+        }
+    }
+
+    let e = runner.rows(&format!(
+        "SELECT uniq(visitor_id), count(), count(DISTINCT order_id) FROM events WHERE {ev}"
+    ))?;
+    let pv = runner.rows(&format!(
+        "SELECT count() FROM events WHERE {ev} AND type = 'pageview'"
+    ))?;
+    let rev = runner.rows(&format!(
+        "SELECT sum(revenue) FROM events WHERE {ev} AND order_id IS NOT NULL"
+    ))?;
+    let s = runner.rows(&format!(
+        "SELECT count(), avg(is_bounce), avg(duration), avg(converted) FROM sessions WHERE {se}"
+    ))?;
+    let (e0, s0) = (e.first(), s.first());
+    let totals = SummaryTotals {
+        visitors: int(e0.and_then(|r| r.first())),
+        events: int(e0.and_then(|r| r.get(1))),
+        orders: int(e0.and_then(|r| r.get(2))),
+        pageviews: int(pv.first().and_then(|r| r.first())),
+        revenue_minor: int(rev.first().and_then(|r| r.first())),
+        sessions: int(s0.and_then(|r| r.first())),
+        bounce_rate: float(s0.and_then(|r| r.get(1))),
+        avg_session_duration_secs: float(s0.and_then(|r| r.get(2))),
+        conversion_rate: float(s0.and_then(|r| r.get(3))),
+    };
+
+    let hourly = from_day == to_day;
+    let (bucket, ty, step, first) = if hourly {
+        (
+            "toStartOfHour(ts)",
+            DataType::DateTime,
+            MICROS_PER_HOUR,
+            start_us,
+        )
+    } else {
+        ("toDate(ts)", DataType::Date, 1, from_day)
+    };
+    let count = if hourly { 24 } else { to_day - from_day + 1 };
+    let mut timeseries: Vec<SeriesPoint> = (0..count)
+        .map(|i| SeriesPoint {
+            bucket: format_time(first + i * step, ty),
+            visitors: 0,
+            pageviews: 0,
+        })
+        .collect();
+    let visitors = runner.rows(&format!(
+        "SELECT {bucket} AS b, uniq(visitor_id) FROM events WHERE {ev} GROUP BY b"
+    ))?;
+    let pageviews = runner.rows(&format!(
+        "SELECT {bucket} AS b, count() FROM events WHERE {ev} AND type = 'pageview' GROUP BY b"
+    ))?;
+    for (rows, is_visitors) in [(visitors, true), (pageviews, false)] {
+        for r in rows {
+            let key = r.first().and_then(|v| v.as_str()).unwrap_or_default();
+            if let Some(p) = timeseries.iter_mut().find(|p| p.bucket == key) {
+                if is_visitors {
+                    p.visitors = int(r.get(1));
+                } else {
+                    p.pageviews = int(r.get(1));
+                }
+            }
+        }
+    }
+
+    let limit = SUMMARY_TOP_LIMIT;
+    let by_sessions = |column: &str| {
+        runner.top(&format!(
+            "SELECT {column}, count() AS c FROM sessions WHERE {se} GROUP BY {column} \
+             ORDER BY c DESC, {column} LIMIT {limit}"
+        ))
+    };
+    Ok(Summary {
+        site: req.site.clone(),
+        from: req.from.clone(),
+        to: req.to.clone(),
+        granularity: if hourly { "hour" } else { "day" },
+        totals,
+        timeseries,
+        top_pages: runner.top(&format!(
+            "SELECT path, count() AS c FROM events WHERE {ev} AND type = 'pageview' \
+             GROUP BY path ORDER BY c DESC, path LIMIT {limit}"
+        ))?,
+        entry_pages: by_sessions("entry_path")?,
+        referrer_sources: by_sessions("referrer_source")?,
+        utm_campaigns: runner.top(&format!(
+            "SELECT utm_campaign, count() AS c FROM sessions WHERE {se} AND utm_campaign IS NOT NULL \
+             GROUP BY utm_campaign ORDER BY c DESC, utm_campaign LIMIT {limit}"
+        ))?,
+        countries: by_sessions("country")?,
+        devices: by_sessions("device")?,
+        browsers: by_sessions("browser")?,
+        os: by_sessions("os")?,
+    })
+}
