@@ -123,6 +123,38 @@ pub struct QueryResult {
     pub stats: QueryStats,
 }
 
+impl QueryResult {
+    /// The rows as CSV (RFC 4180): a header of column names, then one line per row; nulls are
+    /// empty fields, dates and times print as in JSON.
+    pub fn to_csv(&self) -> String {
+        let mut out = String::new();
+        let names: Vec<String> = self.columns.iter().map(|c| csv_field(&c.name)).collect();
+        out.push_str(&names.join(","));
+        out.push_str("\r\n");
+        for row in &self.rows {
+            let fields: Vec<String> = row
+                .iter()
+                .map(|v| match v {
+                    serde_json::Value::Null => String::new(),
+                    serde_json::Value::String(s) => csv_field(s),
+                    other => other.to_string(),
+                })
+                .collect();
+            out.push_str(&fields.join(","));
+            out.push_str("\r\n");
+        }
+        out
+    }
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
 /// Parses SQL and checks it against the dialect and the table schemas.
 pub fn parse_and_check(sql: &str) -> Result<Query, QueryError> {
     Ok(Query {

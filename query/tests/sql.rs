@@ -456,3 +456,42 @@ fn stats_and_scan_spec() {
     );
     assert_eq!(spec.int_ranges, vec![(idx("revenue"), 11, i64::MAX)]);
 }
+
+#[test]
+fn csv_output_quotes_what_needs_quoting() {
+    let r = run(
+        "SELECT toDate(ts) AS day, path, lcp FROM events WHERE name = 'add_to_cart' ORDER BY ts",
+    );
+    assert_eq!(
+        r.to_csv(),
+        "day,path,lcp\r\n2026-01-01,/p/shoes,1200.0\r\n2026-01-02,/p/hat,\r\n"
+    );
+    let r = run("SELECT count() AS \"a,b\" FROM events WHERE path = '/'");
+    assert_eq!(r.to_csv(), "\"a,b\"\r\n3\r\n");
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+    /// Arbitrary token soup never panics the parser or the checker, and whatever passes the
+    /// checker runs without panicking.
+    #[test]
+    fn random_sql_never_panics(tokens in proptest::collection::vec(proptest::sample::select(&[
+        "SELECT", "FROM", "events", "sessions", "WHERE", "GROUP", "BY", "ORDER", "LIMIT", "HAVING",
+        "count(*)", "count(", "DISTINCT", "uniq(", "sum(", "quantile(0.5)(", "windowFunnel(60)(",
+        "toDate(", "path", "ts", "revenue", "lcp", "name", "site", ")", "(", ",", "=", "<", "AND",
+        "OR", "NOT", "IN", "LIKE", "'/p/%'", "'2026-01-01'", "1", "-2.5", "NULL", "IS", "*", "/",
+        "AS", "x", "DESC", "BETWEEN", "(SELECT", "1e400", "''", "`", "\"",
+    ][..]), 0..24), split in 0usize..24, wrap in proptest::prelude::any::<bool>()) {
+        let sql = if wrap {
+            // Most soups fail to parse; a SELECT .. FROM frame gets more of them to the checker.
+            let (a, b) = tokens.split_at(split.min(tokens.len()));
+            format!("SELECT {} FROM events {}", a.join(" "), b.join(" "))
+        } else {
+            tokens.join(" ")
+        };
+        if let Ok(q) = ecomdash_query::parse_and_check(&sql) {
+            let _ = execute(&q, &source(), &QueryLimits::default(), &sites(&["a.com"]));
+        }
+    }
+}
