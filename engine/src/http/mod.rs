@@ -2,9 +2,11 @@
 
 pub mod admin;
 pub mod body;
+pub mod dashboard;
 pub mod error;
 pub mod intake;
 pub mod read;
+pub mod ws;
 
 use std::sync::Arc;
 
@@ -29,6 +31,9 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/api/v1/admin/import", post(admin::import))
         .route("/healthz", get(read::healthz))
         .route("/metrics", get(read::metrics))
+        // the live stream and the dashboard (issue 6)
+        .merge(ws::routes(engine.clone()))
+        .merge(dashboard::routes())
         .fallback(not_found)
         .layer(middleware::from_fn(cors))
         .with_state(engine)
