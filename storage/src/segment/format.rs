@@ -326,3 +326,69 @@ impl Cursor<'_> {
         Ok(Some(zone))
     }
 }
+
+/// Blocks must tile the file between header and footer exactly, in write order (dictionaries,
+/// then chunk by chunk, column by column), so no byte of the file goes unchecked.
+pub fn check_structure(footer: &Footer, footer_start: u64) -> Result<(), (u64, DecodeError)> {
+    let mut expected = HEADER_LEN as u64;
+    let blocks = footer.dicts.iter().flatten().map(|d| &d.block).chain(
+        footer
+            .chunks
+            .iter()
+            .flat_map(|c| c.columns.iter().map(|col| &col.block)),
+    );
+    for block in blocks {
+        if block.offset != expected {
+            return Err((
+                block.offset,
+                DecodeError("block does not start where the previous ended"),
+            ));
+        }
+        expected = block
+            .offset
+            .checked_add(block.stored_len)
+            .filter(|&end| end <= footer_start)
+            .ok_or((block.offset, DecodeError("block extends past the footer")))?;
+        let plausible_raw = match block.compression {
+            Compression::None => block.raw_len == block.stored_len,
+            Compression::Zstd => block.raw_len <= (1 << 32),
+        };
+        if !plausible_raw {
+            return Err((block.offset, DecodeError("implausible block length")));
+        }
+    }
+    if expected != footer_start {
+        return Err((
+            expected,
+            DecodeError("unreferenced bytes before the footer"),
+        ));
+    }
+    let total: u64 = footer.chunks.iter().map(|c| c.rows as u64).sum();
+    if total != footer.row_count {
+        return Err((
+            footer_start,
+            DecodeError("chunk rows do not add up to row count"),
+        ));
+    }
+    for chunk in &footer.chunks {
+        debug_assert!(chunk.rows <= MAX_CHUNK_ROWS);
+        for (col, dict) in chunk.columns.iter().zip(&footer.dicts) {
+            let max_raw = 64 + chunk.rows as u64 * 11;
+            if col.block.raw_len > max_raw {
+                return Err((
+                    col.block.offset,
+                    DecodeError("column block larger than its rows allow"),
+                ));
+            }
+            if let (Some(Zone::Str { min_code, max_code }), Some(d)) = (&col.zone, dict) {
+                if min_code > max_code || *max_code as usize >= d.entries {
+                    return Err((
+                        footer_start,
+                        DecodeError("string zone outside the dictionary"),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}

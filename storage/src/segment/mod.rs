@@ -7,6 +7,8 @@
 //! columns asked for and verify each block's CRC32C first. The byte layout is in
 //! `docs/format-segment.md` and [`format`].
 
+mod decode;
+mod encode;
 pub mod format;
 mod reader;
 mod writer;

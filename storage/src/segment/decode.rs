@@ -1,0 +1,169 @@
+//! Decoding helpers of the segment reader: column payload framing (validity + values), building
+//! column vectors from decoded integers, and concatenating chunks.
+
+use std::sync::Arc;
+
+use crate::column::{ColumnBatch, ColumnVec, StrDict};
+use crate::encoding::{plain, DecodeError};
+use crate::schema::ColumnType;
+
+/// Splits a column payload (see the writer's `encode_column_chunk`) into the validity mask and
+/// the values section, checking the null count against the footer.
+pub(super) fn split_validity(
+    raw: &[u8],
+    rows: usize,
+    null_count: u64,
+) -> Result<(Option<Vec<bool>>, &[u8]), DecodeError> {
+    let (&flags, rest) = raw.split_first().ok_or(DecodeError("empty column block"))?;
+    let (validity, values) = match flags {
+        0 => (None, rest),
+        1 => {
+            let len = rows.div_ceil(8);
+            if rest.len() < len {
+                return Err(DecodeError("validity bitmap truncated"));
+            }
+            let bits = plain::decode_bitmap(&rest[..len], rows)?;
+            (Some(bits), &rest[len..])
+        }
+        _ => return Err(DecodeError("unknown column block flags")),
+    };
+    let present = validity
+        .as_ref()
+        .map_or(rows, |v| v.iter().filter(|&&b| b).count());
+    if (rows - present) as u64 != null_count || (validity.is_some() && null_count == 0) {
+        return Err(DecodeError("null count differs from footer"));
+    }
+    Ok((validity, values))
+}
+
+/// Builds an Int/Timestamp, Bool or Str column from decoded non-null integer values.
+pub(super) fn int_column(
+    ty: ColumnType,
+    ints: Vec<i64>,
+    validity: Option<Vec<bool>>,
+    dict: Option<Arc<StrDict>>,
+) -> Result<ColumnVec, DecodeError> {
+    Ok(match ty {
+        ColumnType::Float => return Err(DecodeError("float column holds integer values")),
+        ColumnType::Timestamp | ColumnType::Int => ColumnVec::Int {
+            values: expand(ints, validity.as_deref(), 0),
+            validity,
+        },
+        ColumnType::Bool => {
+            if ints.iter().any(|&v| v != 0 && v != 1) {
+                return Err(DecodeError("bool value other than 0 or 1"));
+            }
+            let bools = ints.into_iter().map(|v| v == 1).collect();
+            ColumnVec::Bool {
+                values: expand(bools, validity.as_deref(), false),
+                validity,
+            }
+        }
+        ColumnType::Str => {
+            let dict = dict.ok_or(DecodeError("string column without dictionary"))?;
+            let limit = dict.len() as i64;
+            if ints.iter().any(|&c| c < 0 || c >= limit) {
+                return Err(DecodeError("string code outside the dictionary"));
+            }
+            let codes = ints.into_iter().map(|c| c as u32).collect();
+            ColumnVec::Str {
+                dict,
+                codes: expand(codes, validity.as_deref(), 0),
+                validity,
+            }
+        }
+    })
+}
+
+/// Spreads the values of non-null rows over all rows, `fill` at null rows.
+pub(super) fn expand<T: Copy>(present: Vec<T>, validity: Option<&[bool]>, fill: T) -> Vec<T> {
+    let Some(validity) = validity else {
+        return present;
+    };
+    let mut values = present.into_iter();
+    validity
+        .iter()
+        .map(|&valid| {
+            if valid {
+                values.next().unwrap_or(fill)
+            } else {
+                fill
+            }
+        })
+        .collect()
+}
+
+pub(super) fn null_column(ty: ColumnType, rows: usize) -> ColumnVec {
+    let validity = (rows > 0).then(|| vec![false; rows]);
+    match ty {
+        ColumnType::Timestamp | ColumnType::Int => ColumnVec::Int {
+            values: vec![0; rows],
+            validity,
+        },
+        ColumnType::Float => ColumnVec::Float {
+            values: vec![0.0; rows],
+            validity,
+        },
+        ColumnType::Bool => ColumnVec::Bool {
+            values: vec![false; rows],
+            validity,
+        },
+        ColumnType::Str => ColumnVec::Str {
+            dict: Arc::new(StrDict::new()),
+            codes: vec![0; rows],
+            validity,
+        },
+    }
+}
+
+/// Appends `part`'s rows to `batch` (same columns; `Str` columns share one dictionary).
+pub(super) fn append_batch(batch: &mut ColumnBatch, part: ColumnBatch) {
+    let before = batch.row_count;
+    for (dst, src) in batch.columns.iter_mut().zip(part.columns) {
+        let src_validity = src.validity().map(<[bool]>::to_vec);
+        let src_len = src.len();
+        match (dst, src) {
+            (ColumnVec::Int { values, validity }, ColumnVec::Int { values: v, .. }) => {
+                values.extend(v);
+                merge_validity(validity, before, src_validity, src_len);
+            }
+            (ColumnVec::Float { values, validity }, ColumnVec::Float { values: v, .. }) => {
+                values.extend(v);
+                merge_validity(validity, before, src_validity, src_len);
+            }
+            (ColumnVec::Bool { values, validity }, ColumnVec::Bool { values: v, .. }) => {
+                values.extend(v);
+                merge_validity(validity, before, src_validity, src_len);
+            }
+            (
+                ColumnVec::Str {
+                    codes, validity, ..
+                },
+                ColumnVec::Str { codes: c, .. },
+            ) => {
+                codes.extend(c);
+                merge_validity(validity, before, src_validity, src_len);
+            }
+            _ => debug_assert!(false, "column types differ between chunks"),
+        }
+    }
+    batch.row_count += part.row_count;
+}
+
+pub(super) fn merge_validity(
+    dst: &mut Option<Vec<bool>>,
+    before: usize,
+    src: Option<Vec<bool>>,
+    src_len: usize,
+) {
+    match (dst.as_mut(), src) {
+        (None, None) => {}
+        (Some(d), None) => d.extend(std::iter::repeat_n(true, src_len)),
+        (None, Some(s)) => {
+            let mut d = vec![true; before];
+            d.extend(s);
+            *dst = Some(d);
+        }
+        (Some(d), Some(s)) => d.extend(s),
+    }
+}

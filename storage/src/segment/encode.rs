@@ -1,0 +1,206 @@
+//! Encoding side of the segment writer: row order, and per column chunk the payload (validity +
+//! the smallest encoding of the values) with its zone.
+
+use super::writer::SortOrder;
+use super::Zone;
+use crate::column::{ColumnBatch, ColumnVec};
+use crate::encoding::{self, bitpack, dictionary, plain, rle, IntEncoding};
+use crate::row::put_varint;
+use crate::schema::Schema;
+
+/// Per-column state for writing: the sorted dictionary and remapped codes of `Str` columns.
+pub(super) struct StrColumn {
+    pub sorted: dictionary::SortedDict,
+}
+
+/// The order in which rows are stored, as indexes into the batch.
+pub(super) fn row_order(
+    schema: &Schema,
+    batch: &ColumnBatch,
+    sort: SortOrder,
+    str_columns: &[Option<StrColumn>],
+) -> Vec<u32> {
+    let mut order: Vec<u32> = (0..batch.row_count as u32).collect();
+    let time_col = &batch.columns[schema.time_column];
+    let ts = |row: usize| match time_col {
+        ColumnVec::Int { values, .. } if !time_col.is_null(row) => values[row],
+        _ => i64::MIN,
+    };
+    match sort {
+        SortOrder::AsGiven => {}
+        SortOrder::Time => order.sort_by_cached_key(|&row| ts(row as usize)),
+        SortOrder::GroupThenTime { group } => {
+            let (Some(ColumnVec::Str { codes, .. }), Some(Some(str_col))) =
+                (batch.columns.get(group), str_columns.get(group))
+            else {
+                order.sort_by_key(|&row| ts(row as usize));
+                return order;
+            };
+            let group_col = &batch.columns[group];
+            let remap = &str_col.sorted.remap;
+            let group_of =
+                |row: usize| (!group_col.is_null(row)).then(|| remap[codes[row] as usize]);
+            let mut first_ts = vec![i64::MAX; str_col.sorted.dict.len()];
+            for row in 0..batch.row_count {
+                if let Some(g) = group_of(row) {
+                    first_ts[g as usize] = first_ts[g as usize].min(ts(row));
+                }
+            }
+            // Keys computed once; the row index makes the order total, so an unstable sort
+            // gives the same result as a stable one.
+            let mut keyed: Vec<(i64, u64, i64, u32)> = order
+                .iter()
+                .map(|&row| {
+                    let r = row as usize;
+                    match group_of(r) {
+                        Some(g) => (first_ts[g as usize], u64::from(g), ts(r), row),
+                        None => (ts(r), u64::MAX, ts(r), row),
+                    }
+                })
+                .collect();
+            keyed.sort_unstable();
+            order = keyed.into_iter().map(|k| k.3).collect();
+        }
+    }
+    order
+}
+
+/// Run lengths of the segment's group column (the `GroupThenTime` column) in one chunk.
+pub(super) struct GroupRuns {
+    pub column: usize,
+    pub runs: Vec<u32>,
+}
+
+/// Values (0 at null rows) and presence of an Int/Bool/Str column over `rows`, `Str` as codes
+/// of the segment dictionary. Floats yield nothing.
+pub(super) fn int_like_values(
+    col: &ColumnVec,
+    str_col: Option<&StrColumn>,
+    rows: &[u32],
+) -> (Vec<i64>, Vec<bool>) {
+    let present: Vec<bool> = rows.iter().map(|&r| !col.is_null(r as usize)).collect();
+    let value = |r: usize| -> i64 {
+        match col {
+            ColumnVec::Int { values, .. } => values[r],
+            ColumnVec::Bool { values, .. } => i64::from(values[r]),
+            ColumnVec::Str { codes, .. } => {
+                str_col.map_or(0, |s| i64::from(s.sorted.remap[codes[r] as usize]))
+            }
+            ColumnVec::Float { .. } => 0,
+        }
+    };
+    let values = rows
+        .iter()
+        .zip(&present)
+        .map(|(&r, &p)| if p { value(r as usize) } else { 0 })
+        .collect();
+    (values, present)
+}
+
+/// Appends the values section for integer-like values: the smallest integer encoding, or group
+/// runs when the column is constant within each run of the group column and that is smaller.
+///
+/// `values` are the non-null values; `row_values` and `present` cover every row of the chunk.
+pub(super) fn encode_int_values(
+    values: &[i64],
+    row_values: &[i64],
+    present: &[bool],
+    group: Option<&GroupRuns>,
+    out: &mut Vec<u8>,
+) -> Option<Vec<u8>> {
+    let prefix_len = out.len();
+    let plain_choice = encoding::choose_int_encoding(values);
+    let plain_len = 1 + plain_choice.encoded_len(values);
+    let mut chosen: (IntEncoding, Vec<i64>) = (plain_choice, Vec::new());
+    let mut header = Vec::new();
+    if let Some(group) = group {
+        if let Some(per_run) =
+            rle::per_run_values(&group.runs, |r| present[r].then_some(row_values[r]))
+        {
+            let choice = encoding::choose_int_encoding(&per_run);
+            let mut group_header = vec![rle::GROUP_RUNS_TAG];
+            put_varint(&mut group_header, group.column as u64);
+            if group_header.len() + 1 + choice.encoded_len(&per_run) < plain_len {
+                header = group_header;
+                chosen = (choice, per_run);
+            }
+        }
+    }
+    let inner: &[i64] = if header.is_empty() { values } else { &chosen.1 };
+    out.extend_from_slice(&header);
+    chosen.0.encode(inner, out);
+    // A byte-aligned frame-of-reference variant; the block writer keeps whichever compresses
+    // smaller.
+    if chosen.0 != IntEncoding::FrameOfReference {
+        return None;
+    }
+    let mut alternative = out[..prefix_len].to_vec();
+    alternative.extend_from_slice(&header);
+    alternative.push(IntEncoding::FrameOfReference as u8);
+    bitpack::encode_for_byte_aligned(inner, &mut alternative).then_some(alternative)
+}
+
+/// Appends the payload of one column over `rows` and returns (null count, zone, an alternative
+/// payload with byte-aligned values that may compress better).
+///
+/// ```text
+/// payload := flags:u8 [validity bitmap, if flags & 1] values     values cover non-null rows only
+/// ```
+pub(super) fn encode_column_chunk(
+    col: &ColumnVec,
+    str_col: Option<&StrColumn>,
+    rows: &[u32],
+    group: Option<&GroupRuns>,
+    out: &mut Vec<u8>,
+) -> (u64, Option<Zone>, Option<Vec<u8>>) {
+    let (row_values, present) = int_like_values(col, str_col, rows);
+    let null_count = present.iter().filter(|&&p| !p).count() as u64;
+    if null_count > 0 {
+        out.push(1);
+        plain::encode_bitmap(&present, out);
+    } else {
+        out.push(0);
+    }
+    if let ColumnVec::Float { values, .. } = col {
+        let vals: Vec<f64> = rows
+            .iter()
+            .zip(&present)
+            .filter(|(_, &p)| p)
+            .map(|(&r, _)| values[r as usize])
+            .collect();
+        encoding::encode_floats(&vals, out);
+        let zone = (!vals.is_empty()).then(|| Zone::Float {
+            min: vals.iter().copied().fold(f64::NAN, f64::min),
+            max: vals.iter().copied().fold(f64::NAN, f64::max),
+        });
+        return (null_count, zone, None);
+    }
+    let vals: Vec<i64> = row_values
+        .iter()
+        .zip(&present)
+        .filter(|(_, &p)| p)
+        .map(|(&v, _)| v)
+        .collect();
+    let alternative = encode_int_values(&vals, &row_values, &present, group, out);
+    let zone = min_max(&vals).map(|(min, max)| match col {
+        ColumnVec::Bool { .. } => Zone::Bool {
+            min: min == 1,
+            max: max == 1,
+        },
+        ColumnVec::Str { .. } => Zone::Str {
+            min_code: min as u32,
+            max_code: max as u32,
+        },
+        _ => Zone::Int { min, max },
+    });
+    (null_count, zone, alternative)
+}
+
+pub(super) fn min_max(values: &[i64]) -> Option<(i64, i64)> {
+    let first = *values.first()?;
+    Some(
+        values
+            .iter()
+            .fold((first, first), |(lo, hi), &v| (lo.min(v), hi.max(v))),
+    )
+}
