@@ -113,7 +113,7 @@ mod tests {
     use super::*;
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(128))]
+        #![proptest_config(ProptestConfig::with_cases(32))]
         #[test]
         fn round_trips(values in proptest::collection::vec("\\PC{0,12}", 0..40), nulls in proptest::collection::vec(any::<bool>(), 40)) {
             let source = StrDict::from_strs(values.iter().map(String::as_str));
