@@ -81,10 +81,11 @@ const num = v => (typeof v === 'number' && Number.isFinite(v) ? v : Number(v) ||
 
 function rows(list) {
   if (!Array.isArray(list)) return []
-  return list.map(r => ({
-    key: String(first(r, ['key', 'value', 'name', 'path', 'label']) ?? '(none)'),
-    count: num(first(r, ['count', 'visitors', 'pageviews', 'sessions', 'value_count'])),
-  }))
+  return list.map(r => {
+    const key = first(r, ['key', 'value', 'name', 'path', 'label'])
+    // `key: null` groups rows without a value: shown, but not a filter.
+    return { key: key == null ? '(none)' : String(key), none: key == null, count: num(first(r, ['count', 'visitors', 'pageviews', 'sessions'])) }
+  })
 }
 
 /** Reads a summary answer into the figures the page shows (see docs/dashboard.md). */
@@ -234,9 +235,10 @@ function renderBars(ol, items, onPick, describe) {
   const max = Math.max(1, ...items.map(i => i.count))
   for (const item of items.slice(0, 10)) {
     const li = document.createElement('li')
-    const row = document.createElement(onPick ? 'button' : 'div')
+    const pick = onPick && !item.none
+    const row = document.createElement(pick ? 'button' : 'div')
     row.className = 'row'
-    if (onPick) {
+    if (pick) {
       row.type = 'button'
       row.addEventListener('click', () => onPick(item.key))
       row.setAttribute('aria-label', `${describe} ${item.key}: ${item.count}. Filter by it`)
@@ -296,6 +298,8 @@ function notice(text) {
 async function load() {
   const seq = ++state.loadSeq
   const p = periods(state.range, state.from, state.to)
+  const day = s => parseDate(s).toLocaleDateString('en', { month: 'short', day: 'numeric', year: 'numeric', timeZone: 'UTC' })
+  $('period').textContent = p.from === p.to ? day(p.from) : `${day(p.from)} – ${day(p.to)}`
   renderFilters()
   document.body.classList.add('loading')
   try {

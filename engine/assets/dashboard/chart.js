@@ -66,7 +66,8 @@ export function lineChart(container, { labels, series, describe, height = 240 })
     labels.forEach((label, i) => {
       if (i % every !== 0 && i !== n - 1) return
       if (i === n - 1 && i % every !== 0 && n - 1 - Math.floor((n - 1) / every) * every < every / 2) return
-      const t = el('text', { x: x(i), y: height - 8, 'text-anchor': 'middle', class: 'axis' }, grid)
+      const anchor = n > 1 && i === 0 ? 'start' : n > 1 && i === n - 1 ? 'end' : 'middle'
+      const t = el('text', { x: x(i), y: height - 8, 'text-anchor': anchor, class: 'axis' }, grid)
       t.textContent = label
     })
     series.forEach((s, index) => {
