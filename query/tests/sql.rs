@@ -495,3 +495,48 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn uniq_is_within_its_documented_error_and_count_distinct_is_exact() {
+    // Two batches of 10 000 visitors each, 5 000 shared: 15 000 distinct, split over two types.
+    let mut src = MemorySource::new();
+    for (b, range) in [(0, 0..10_000), (1, 5_000..15_000)] {
+        let rows: Vec<Row> = range
+            .map(|i| {
+                let mut r = ev(
+                    "a.com",
+                    JAN1 + i,
+                    "pageview",
+                    "/",
+                    "s",
+                    &format!("visitor-{i}"),
+                );
+                r.insert("type", s(if i % 2 == 0 { "pageview" } else { "custom" }));
+                r
+            })
+            .collect();
+        src.push(Table::Events, batch(Table::Events, &rows, b == 1));
+    }
+    for threads in [1, 2] {
+        let limits = QueryLimits {
+            threads,
+            ..QueryLimits::default()
+        };
+        let q = parse_and_check("SELECT uniq(visitor_id), count(DISTINCT visitor_id) FROM events")
+            .unwrap();
+        let r = execute(&q, &src, &limits, &sites(&["a.com"])).unwrap();
+        let approx = r.rows[0][0].as_f64().unwrap();
+        assert!((approx - 15_000.0).abs() / 15_000.0 < 0.05, "uniq {approx}");
+        assert_eq!(r.rows[0][1], json!(15_000));
+        let q = parse_and_check(
+            "SELECT type, uniq(visitor_id), count(DISTINCT visitor_id) FROM events GROUP BY type ORDER BY type",
+        )
+        .unwrap();
+        let r = execute(&q, &src, &limits, &sites(&["a.com"])).unwrap();
+        for row in &r.rows {
+            let approx = row[1].as_f64().unwrap();
+            assert!((approx - 7_500.0).abs() / 7_500.0 < 0.05, "uniq {approx}");
+            assert_eq!(row[2], json!(7_500));
+        }
+    }
+}

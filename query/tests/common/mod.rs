@@ -59,9 +59,10 @@ pub fn batch(table: Table, rows: &[Row], reverse_dict: bool) -> ColumnBatch {
             },
             ColumnType::Str => {
                 let mut distinct: Vec<String> = Vec::new();
+                let mut seen: HashMap<&str, ()> = HashMap::new();
                 for v in &vals {
                     if let V::S(x) = v {
-                        if !distinct.contains(x) {
+                        if seen.insert(x.as_str(), ()).is_none() {
                             distinct.push(x.clone());
                         }
                     }
@@ -72,10 +73,15 @@ pub fn batch(table: Table, rows: &[Row], reverse_dict: bool) -> ColumnBatch {
                 // An unused entry so dictionaries differ between batches.
                 distinct.push("~unused".to_string());
                 let dict = StrDict::from_strs(distinct.iter().map(String::as_str));
+                let code_of: HashMap<&str, u32> = distinct
+                    .iter()
+                    .enumerate()
+                    .map(|(i, d)| (d.as_str(), i as u32))
+                    .collect();
                 let codes = vals
                     .iter()
                     .map(|v| match v {
-                        V::S(x) => distinct.iter().position(|d| d == x).unwrap() as u32,
+                        V::S(x) => code_of[x.as_str()],
                         _ => 0,
                     })
                     .collect();
