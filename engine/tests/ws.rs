@@ -216,6 +216,7 @@ async fn a_client_that_never_reads_is_dropped_while_others_keep_getting_frames()
 async fn a_thousand_clients_share_one_computation_per_second() {
     const CLIENTS: usize = 1000;
     let (_tmp, daemon, keys) = daemon_with_site();
+    let rss_before = rss_kib(daemon.pid());
     let started = Instant::now();
     let url = format!(
         "ws://{}/api/v1/analytics/ws?site={SITE}&token={}",
@@ -271,10 +272,27 @@ async fn a_thousand_clients_share_one_computation_per_second() {
         "{} distinct frames in {elapsed:?}",
         ts_by_seq.len()
     );
+    let rss_after = rss_kib(daemon.pid());
     eprintln!(
-        "{CLIENTS} clients connected and got two frames each in {elapsed:?} ({} distinct frames)",
+        "{CLIENTS} clients connected and got two frames each in {elapsed:?} ({} distinct frames); \
+         daemon RSS {rss_before} KiB before, {rss_after} KiB with all clients connected",
         ts_by_seq.len()
     );
+    // Per client the daemon keeps a task, a small read buffer and a shared frame: far below 100 KiB.
+    assert!(
+        rss_after.saturating_sub(rss_before) < 100 * CLIENTS as u64,
+        "{rss_before} -> {rss_after} KiB"
+    );
+}
+
+/// Resident set size of a process, from /proc.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -122,7 +122,24 @@ export async function startDaemon() {
   const file = join(dir, 'events.ndjson')
   writeFileSync(file, trafficNdjson())
   execFileSync(bin, ['import', file, '--site', 'demo', '--data-dir', data], { env, stdio: ['ignore', 'ignore', 'inherit'] })
-  const child = spawn(bin, ['serve', '--http', '127.0.0.1:0', '--data-dir', data], { env, stdio: ['ignore', 'pipe', 'inherit'] })
+  let { child, url } = await serve(bin, data, env, '127.0.0.1:0')
+  return {
+    url,
+    keys,
+    /** SIGTERM, then serve the same data dir on the same address again. */
+    async restart() {
+      await terminate(child)
+      ;({ child } = await serve(bin, data, env, new URL(url).host))
+    },
+    async stop() {
+      await terminate(child)
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+async function serve(bin, data, env, addr) {
+  const child = spawn(bin, ['serve', '--http', addr, '--data-dir', data], { env, stdio: ['ignore', 'pipe', 'inherit'] })
   const url = await new Promise((resolveUrl, reject) => {
     const timer = setTimeout(() => reject(new Error('daemon did not start within 30 s')), 30_000)
     child.on('exit', code => reject(new Error(`daemon exited with ${code}`)))
@@ -135,19 +152,15 @@ export async function startDaemon() {
     })
   })
   await waitFor(async () => (await fetch(`${url}/healthz`).catch(() => null))?.ok, 'daemon health')
-  return {
-    url,
-    keys,
-    async stop() {
-      if (child.exitCode === null) {
-        const exited = new Promise(r => child.once('exit', r))
-        child.kill('SIGTERM')
-        await Promise.race([exited, new Promise(r => setTimeout(r, 15_000))])
-        if (child.exitCode === null) child.kill('SIGKILL')
-      }
-      rmSync(dir, { recursive: true, force: true })
-    },
-  }
+  return { child, url }
+}
+
+async function terminate(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = new Promise(r => child.once('exit', r))
+  child.kill('SIGTERM')
+  await Promise.race([exited, new Promise(r => setTimeout(r, 15_000))])
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
 }
 
 /** Sends live events through the intake API with the site's write key. */
