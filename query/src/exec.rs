@@ -203,7 +203,20 @@ pub(crate) fn run_select(
     };
     let mut rows = rows;
     if !plan.order_by.is_empty() {
-        sort_rows(&mut rows, &plan.order_by);
+        let keep = plan.limit.map(|l| l.saturating_add(plan.offset) as usize);
+        match keep {
+            // Top-k: move the best `keep` rows to the front, then sort only those.
+            Some(k) if k < rows.len() => {
+                if k > 0 {
+                    rows.select_nth_unstable_by(k - 1, |a, b| {
+                        compare_keys(&plan.order_by, &a.0, &b.0)
+                    });
+                }
+                rows.truncate(k);
+                sort_rows(&mut rows, &plan.order_by);
+            }
+            _ => sort_rows(&mut rows, &plan.order_by),
+        }
     }
     budget.check_time()?;
     let offset = (plan.offset as usize).min(rows.len());

@@ -540,3 +540,45 @@ fn uniq_is_within_its_documented_error_and_count_distinct_is_exact() {
         }
     }
 }
+
+#[test]
+fn api_types_can_cross_threads() {
+    fn send_sync<T: Send + Sync + 'static>() {}
+    send_sync::<ecomdash_query::Query>();
+    send_sync::<QueryResult>();
+    send_sync::<QueryError>();
+    send_sync::<ecomdash_query::SnapshotSource>();
+    send_sync::<MemorySource>();
+}
+
+#[test]
+fn top_k_over_many_groups_keeps_the_best_in_order() {
+    let rows: Vec<Row> = (0..500)
+        .map(|i| {
+            ev(
+                "a.com",
+                JAN1 + i,
+                "pageview",
+                &format!("/p/{}", i % 97),
+                "s",
+                "v",
+            )
+        })
+        .collect();
+    let mut src = MemorySource::new();
+    src.push(Table::Events, batch(Table::Events, &rows, false));
+    let q = parse_and_check(
+        "SELECT path, count() AS c FROM events GROUP BY path ORDER BY c DESC, path LIMIT 3 OFFSET 2",
+    )
+    .unwrap();
+    let r = execute(&q, &src, &QueryLimits::default(), &sites(&["a.com"])).unwrap();
+    // 500 = 5 * 97 + 15: paths /p/0 .. /p/14 have 6 rows, the rest 5; ordered by path text.
+    assert_eq!(
+        r.rows,
+        vec![
+            vec![json!("/p/10"), json!(6)],
+            vec![json!("/p/11"), json!(6)],
+            vec![json!("/p/12"), json!(6)],
+        ]
+    );
+}
