@@ -183,6 +183,7 @@ impl Engine {
             domain: runtime.domain.clone(),
             live: runtime.live.clone(),
             sessions: runtime.sessions.clone(),
+            actors: Arc::default(),
             slot: runtime.actor.clone(),
         };
         ractor::call_t!(

@@ -1,11 +1,12 @@
 //! Bulk import of NDJSON (one wire event per line, `ts` trusted, optional `user_agent` and `ip`
 //! feeding enrichment): the offline `ecomdash import` and `POST /api/v1/admin/import` share it.
 //!
-//! Lines are processed in chunks: each chunk is decoded, validated and enriched on all cores
-//! (`std::thread::scope`, one slice per thread, one `RowBuf` per slice), then appended as a few
-//! large appends. Sessions are built the way live ones are: a visitor's session ends after the
-//! idle timeout by event time; sessions idle as of the newest imported event are written after
-//! each chunk, the rest at the end.
+//! Lines are processed in chunks: each chunk is decoded and validated on all cores
+//! (`std::thread::scope`, one slice per thread), then enriched in line order (session assignment
+//! depends on the order of a visitor's events) into one large append, which the store writes
+//! while the next chunk is processed. Sessions are built the way live ones are: a visitor's
+//! session ends after the idle timeout by event time; sessions idle as of the newest imported
+//! event are written after each chunk, the rest at the end.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,11 +14,11 @@ use std::sync::Arc;
 use ecomdash_protocol::limits::{MAX_IMPORT_ERRORS_REPORTED, MAX_IMPORT_LINE_BYTES};
 use ecomdash_protocol::{
     decode_event, validate_event, ErrorCode, ErrorDetail, ImportReport, LineError, ValidateOptions,
+    WireEvent,
 };
 use ecomdash_storage::{AppendError, AppendTicket, RowBuf, Store, Table};
 use rand::RngCore;
 
-use crate::live::LiveEvent;
 use crate::pipeline::{ClientContext, Enricher, SiteContext};
 use crate::rows::{MissingColumn, SessionColumns};
 use crate::session::{SessionIndex, SessionState};
@@ -96,97 +97,58 @@ impl<'e> Importer<'e> {
             check_ts_window: false,
         };
         let enricher = self.enricher;
-        let outputs: Vec<(RowBuf, Vec<LiveEvent>, Vec<LineError>, u64)> =
+        // decode and validate in parallel; enrich in line order, because session assignment
+        // depends on the order of a visitor's events
+        let decoded: Vec<Vec<(u64, Result<WireEvent<'_>, ErrorDetail>)>> =
             std::thread::scope(|scope| {
                 let handles: Vec<_> = lines
                     .chunks(per_thread)
                     .enumerate()
                     .map(|(part, slice)| {
-                        let site = &site;
-                        let client = &client;
                         let base = first_line + (part * per_thread) as u64;
-                        scope.spawn(move || {
-                            let mut rows = RowBuf::with_capacity(Table::Events, slice.len() * 256);
-                            let mut live = Vec::with_capacity(slice.len());
-                            let mut errors = Vec::new();
-                            let mut rejected = 0u64;
-                            for (i, line) in slice.iter().enumerate() {
-                                let line = trim_line(line);
-                                if line.is_empty() {
-                                    continue;
-                                }
-                                let result = if line.len() > MAX_IMPORT_LINE_BYTES {
-                                    Err(ErrorDetail::new(
-                                        ErrorCode::BodyTooLarge,
-                                        format!(
-                                            "line is longer than {MAX_IMPORT_LINE_BYTES} bytes"
-                                        ),
-                                    ))
-                                } else {
-                                    decode_event(line).and_then(|event| {
-                                        validate_event(&event, options)?;
-                                        enricher.prepare(
-                                            site,
-                                            &event,
-                                            client,
-                                            options.now_ms,
-                                            &mut rows,
-                                        )
-                                    })
-                                };
-                                match result {
-                                    Ok(event) => live.push(event),
-                                    Err(error) => {
-                                        rejected += 1;
-                                        if errors.len() < MAX_IMPORT_ERRORS_REPORTED {
-                                            errors.push(LineError {
-                                                line: base + i as u64,
-                                                error,
-                                            });
-                                        }
-                                    }
-                                }
-                            }
-                            (rows, live, errors, rejected)
-                        })
+                        scope.spawn(move || decode_lines(slice, base, options))
                     })
                     .collect();
                 handles
                     .into_iter()
-                    .map(|h| {
-                        h.join().unwrap_or_else(|_| {
-                            (RowBuf::new(Table::Events), Vec::new(), Vec::new(), 0)
-                        })
-                    })
+                    .map(|h| h.join().unwrap_or_default())
                     .collect()
             });
         self.report.lines += lines.len() as u64;
-        let mut events = Vec::with_capacity(outputs.len());
-        let mut sessions = RowBuf::new(Table::Sessions);
-        for (rows, live, errors, rejected) in outputs {
-            self.report.imported += live.len() as u64;
-            self.report.rejected += rejected;
-            for error in errors {
-                if self.report.errors.len() < MAX_IMPORT_ERRORS_REPORTED {
-                    self.report.errors.push(error);
-                }
-            }
-            for event in &live {
-                self.newest_event_ms = self.newest_event_ms.max(event.event_ms);
-                match self.open.get_mut(&event.session_id) {
-                    Some(state) => state.add(event),
-                    None => {
-                        self.open
-                            .insert(event.session_id.clone(), SessionState::start(event));
+        let mut rows = RowBuf::with_capacity(Table::Events, lines.len() * 256);
+        let mut live = Vec::with_capacity(lines.len());
+        for (line, result) in decoded.into_iter().flatten() {
+            let result = result.and_then(|event| {
+                enricher.prepare(&site, &event, &client, options.now_ms, &mut rows)
+            });
+            match result {
+                Ok(event) => live.push(event),
+                Err(error) => {
+                    self.report.rejected += 1;
+                    if self.report.errors.len() < MAX_IMPORT_ERRORS_REPORTED {
+                        self.report.errors.push(LineError { line, error });
                     }
                 }
             }
-            if !rows.is_empty() {
-                events.push(rows);
+        }
+        self.report.imported += live.len() as u64;
+        let mut events = Vec::with_capacity(1);
+        let mut sessions = RowBuf::new(Table::Sessions);
+        for event in live.iter().filter(|e| !e.is_bot) {
+            self.newest_event_ms = self.newest_event_ms.max(event.event_ms);
+            match self.open.get_mut(&event.session_id) {
+                Some(state) => state.add(event),
+                None => {
+                    self.open
+                        .insert(event.session_id.clone(), SessionState::start(event));
+                }
             }
         }
+        if !rows.is_empty() {
+            events.push(rows);
+        }
         self.close_sessions(
-            Some(self.newest_event_ms - self.idle_timeout_ms),
+            Some(self.newest_event_ms.saturating_sub(self.idle_timeout_ms)),
             &mut sessions,
         );
         ChunkRows { events, sessions }
@@ -218,6 +180,34 @@ impl<'e> Importer<'e> {
         self.close_sessions(None, &mut sessions);
         sessions
     }
+}
+
+/// Decodes and validates lines; `base` is the number of the first one. Blank lines are skipped.
+fn decode_lines<'c>(
+    lines: &[&'c [u8]],
+    base: u64,
+    options: ValidateOptions,
+) -> Vec<(u64, Result<WireEvent<'c>, ErrorDetail>)> {
+    let mut out = Vec::with_capacity(lines.len());
+    for (i, line) in lines.iter().enumerate() {
+        let line = trim_line(line);
+        if line.is_empty() {
+            continue;
+        }
+        let result = if line.len() > MAX_IMPORT_LINE_BYTES {
+            Err(ErrorDetail::new(
+                ErrorCode::BodyTooLarge,
+                format!("line is longer than {MAX_IMPORT_LINE_BYTES} bytes"),
+            ))
+        } else {
+            decode_event(line).and_then(|event| {
+                validate_event(&event, options)?;
+                Ok(event)
+            })
+        };
+        out.push((base + i as u64, result));
+    }
+    out
 }
 
 fn trim_line(line: &[u8]) -> &[u8] {

@@ -218,7 +218,7 @@ fn offline_import_reports_lines_and_stores_events() {
     let mut ndjson = String::new();
     for i in 0..1000 {
         ndjson.push_str(&format!(
-            "{{\"type\":\"pageview\",\"url\":\"https://shop.example/{}\",\"ts\":{},\"ip\":\"203.0.113.{}\",\"event_id\":\"off-{i}\"}}\n",
+            "{{\"type\":\"pageview\",\"url\":\"https://shop.example/{}\",\"ts\":{},\"ip\":\"203.0.113.{}\",\"event_id\":\"off-{i}\",\"user_agent\":\"Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0\"}}\n",
             i % 7,
             1_600_000_000_000i64 + i * 10_000,
             i % 20
@@ -247,6 +247,8 @@ fn offline_import_reports_lines_and_stores_events() {
     assert_eq!(report["rejected"], 1);
     assert_eq!(report["errors"][0]["line"], 1001);
     assert_eq!(stored_event_ids(&dir).len(), 1000);
+    // 20 visitors (IPs), each with an event every 200 s: one session each
+    assert_eq!(report["sessions"], 20);
     assert_eq!(
         stored_rows(&dir, Table::Sessions) as u64,
         report["sessions"].as_u64().unwrap()

@@ -27,3 +27,6 @@ pub struct ActorContext {
     /// A session closes after this long without events (by server clock).
     pub session_idle_timeout_ms: i64,
 }
+
+#[cfg(test)]
+mod tests;

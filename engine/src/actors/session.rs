@@ -8,7 +8,7 @@ use ecomdash_storage::{RowBuf, Table};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
 use super::ActorContext;
-use crate::live::{LiveEvent, LiveStats};
+use crate::live::LiveEvent;
 use crate::session::SessionState;
 
 pub struct SessionActor;
@@ -18,19 +18,20 @@ pub enum SessionMsg {
     /// Write the session row and stop; the reply (if any) is sent once the row is durable or
     /// has failed.
     Close(Option<RpcReplyPort<()>>),
+    /// Test only: fail, as a bug would.
+    #[cfg(test)]
+    Fail,
 }
 
 pub struct SessionArgs {
     pub first: LiveEvent,
     pub site: Arc<str>,
-    pub live: Arc<LiveStats>,
     pub ctx: Arc<ActorContext>,
 }
 
 pub struct SessionActorState {
     session: SessionState,
     site: Arc<str>,
-    live: Arc<LiveStats>,
     ctx: Arc<ActorContext>,
 }
 
@@ -44,11 +45,9 @@ impl Actor for SessionActor {
         _myself: ActorRef<SessionMsg>,
         args: SessionArgs,
     ) -> Result<SessionActorState, ActorProcessingErr> {
-        args.live.live_sessions.fetch_add(1, Ordering::Relaxed);
         Ok(SessionActorState {
             session: SessionState::start(&args.first),
             site: args.site,
-            live: args.live,
             ctx: args.ctx,
         })
     }
@@ -61,6 +60,8 @@ impl Actor for SessionActor {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             SessionMsg::Event(event) => state.session.add(&event),
+            #[cfg(test)]
+            SessionMsg::Fail => return Err("injected session failure".into()),
             SessionMsg::Close(reply) => {
                 write_session_row(state).await;
                 if let Some(reply) = reply {
@@ -69,15 +70,6 @@ impl Actor for SessionActor {
                 myself.stop(None);
             }
         }
-        Ok(())
-    }
-
-    async fn post_stop(
-        &self,
-        _myself: ActorRef<SessionMsg>,
-        state: &mut SessionActorState,
-    ) -> Result<(), ActorProcessingErr> {
-        state.live.live_sessions.fetch_sub(1, Ordering::Relaxed);
         Ok(())
     }
 }

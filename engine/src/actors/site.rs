@@ -1,13 +1,21 @@
 //! SiteActor: one per site. Owns the site's live aggregates (updated as acknowledged events
 //! arrive), routes events to their SessionActors (spawning them, linked, on a session's first
 //! event) and closes sessions that have been idle for the timeout.
+//!
+//! The map of live sessions lives in [`SessionActors`], shared with the Supervisor's spec of the
+//! site. ractor terminates a failed actor's linked children, so when a SiteActor fails its live
+//! sessions end without a `sessions` row (their events are stored); the restarted SiteActor
+//! starts from an empty map. A failed SessionActor loses only its own session.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use ractor::{
-    Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent,
+    Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, MessagingErr, RpcReplyPort,
+    SupervisionEvent,
 };
 use tokio::task::JoinSet;
 
@@ -28,14 +36,12 @@ pub enum SiteMsg {
     Tick,
     /// Shutdown: close every live session (writing its row) and answer how many were closed.
     CloseAll(RpcReplyPort<usize>),
-}
-
-/// A site's state shared with the HTTP handlers; it outlives a restarted SiteActor.
-pub struct SiteArgs {
-    pub domain: Arc<str>,
-    pub live: Arc<LiveStats>,
-    pub sessions: Arc<SessionIndex>,
-    pub ctx: Arc<ActorContext>,
+    /// Test only: the SessionActor of a session.
+    #[cfg(test)]
+    SessionActor(Arc<str>, RpcReplyPort<Option<ActorRef<SessionMsg>>>),
+    /// Test only: fail, as a bug would.
+    #[cfg(test)]
+    Fail,
 }
 
 struct LiveSession {
@@ -44,10 +50,25 @@ struct LiveSession {
     last_activity_ms: i64,
 }
 
-pub struct SiteState {
-    args: SiteArgs,
+/// The live sessions of one site and their actors. Only the site's current SiteActor touches it;
+/// the lock is never held across an await.
+#[derive(Default)]
+pub struct SessionActors {
     sessions: HashMap<Arc<str>, LiveSession>,
     by_actor: HashMap<ActorId, Arc<str>>,
+}
+
+/// A site's state shared with the HTTP handlers; it outlives a restarted SiteActor.
+pub struct SiteArgs {
+    pub domain: Arc<str>,
+    pub live: Arc<LiveStats>,
+    pub sessions: Arc<SessionIndex>,
+    pub actors: Arc<Mutex<SessionActors>>,
+    pub ctx: Arc<ActorContext>,
+}
+
+pub struct SiteState {
+    args: SiteArgs,
 }
 
 impl Actor for SiteActor {
@@ -63,11 +84,12 @@ impl Actor for SiteActor {
         myself.send_interval(Duration::from_millis(SITE_TICK_INTERVAL_MS), || {
             SiteMsg::Tick
         });
-        Ok(SiteState {
-            args,
-            sessions: HashMap::new(),
-            by_actor: HashMap::new(),
-        })
+        let dropped = std::mem::take(&mut *args.actors.lock()).sessions.len();
+        if dropped > 0 {
+            tracing::warn!(site = %args.domain, sessions = dropped, "site actor restarted; the live sessions of the failed one are lost");
+        }
+        args.live.live_sessions.store(0, Ordering::Relaxed);
+        Ok(SiteState { args })
     }
 
     async fn handle(
@@ -79,7 +101,8 @@ impl Actor for SiteActor {
         match message {
             SiteMsg::Events(events) => {
                 state.args.live.record(&events);
-                for event in events {
+                // bots are stored (is_bot) but make no sessions, like they count in no live figure
+                for event in events.into_iter().filter(|e| !e.is_bot) {
                     route(&myself, state, event).await?;
                 }
             }
@@ -88,23 +111,36 @@ impl Actor for SiteActor {
                 state.args.live.expire(now);
                 state.args.sessions.expire(now);
                 let idle_before = now - state.args.ctx.session_idle_timeout_ms;
-                let idle: Vec<Arc<str>> = state
-                    .sessions
-                    .iter()
-                    .filter(|(_, s)| s.last_activity_ms < idle_before)
-                    .map(|(id, _)| id.clone())
-                    .collect();
-                for id in idle {
-                    if let Some(session) = state.sessions.remove(&id) {
-                        state.by_actor.remove(&session.actor.get_id());
-                        let _ = session.actor.cast(SessionMsg::Close(None));
+                let idle: Vec<ActorRef<SessionMsg>> = {
+                    let mut actors = state.args.actors.lock();
+                    let ids: Vec<Arc<str>> = actors
+                        .sessions
+                        .iter()
+                        .filter(|(_, s)| s.last_activity_ms < idle_before)
+                        .map(|(id, _)| id.clone())
+                        .collect();
+                    let mut idle = Vec::with_capacity(ids.len());
+                    for id in ids {
+                        if let Some(session) = actors.sessions.remove(&id) {
+                            actors.by_actor.remove(&session.actor.get_id());
+                            idle.push(session.actor);
+                        }
                     }
+                    idle
+                };
+                for actor in idle {
+                    let _ = actor.cast(SessionMsg::Close(None));
                 }
             }
             SiteMsg::CloseAll(reply) => {
+                let all: Vec<LiveSession> = {
+                    let mut actors = state.args.actors.lock();
+                    actors.by_actor.clear();
+                    actors.sessions.drain().map(|(_, s)| s).collect()
+                };
+                let count = all.len();
                 let mut closing = JoinSet::new();
-                let count = state.sessions.len();
-                for (_, session) in state.sessions.drain() {
+                for session in all {
                     closing.spawn(async move {
                         session
                             .actor
@@ -112,11 +148,24 @@ impl Actor for SiteActor {
                             .await
                     });
                 }
-                state.by_actor.clear();
                 while closing.join_next().await.is_some() {}
                 let _ = reply.send(count);
             }
+            #[cfg(test)]
+            SiteMsg::SessionActor(id, reply) => {
+                let actor = state
+                    .args
+                    .actors
+                    .lock()
+                    .sessions
+                    .get(&id)
+                    .map(|s| s.actor.clone());
+                let _ = reply.send(actor);
+            }
+            #[cfg(test)]
+            SiteMsg::Fail => return Err("injected site failure".into()),
         }
+        publish_session_count(state);
         Ok(())
     }
 
@@ -134,18 +183,30 @@ impl Actor for SiteActor {
             SupervisionEvent::ActorTerminated(cell, _, _) => forget(state, &cell),
             _ => {}
         }
+        publish_session_count(state);
         Ok(())
     }
 }
 
+/// The live session gauge is the SiteActor's own count: a failed SessionActor runs no cleanup.
+fn publish_session_count(state: &SiteState) {
+    let count = state.args.actors.lock().sessions.len();
+    state
+        .args
+        .live
+        .live_sessions
+        .store(count as u64, Ordering::Relaxed);
+}
+
 fn forget(state: &mut SiteState, cell: &ActorCell) {
-    if let Some(id) = state.by_actor.remove(&cell.get_id()) {
-        let same_actor = state
+    let mut actors = state.args.actors.lock();
+    if let Some(id) = actors.by_actor.remove(&cell.get_id()) {
+        let same_actor = actors
             .sessions
             .get(&id)
             .is_some_and(|s| s.actor.get_id() == cell.get_id());
         if same_actor {
-            state.sessions.remove(&id);
+            actors.sessions.remove(&id);
         }
     }
 }
@@ -155,18 +216,25 @@ async fn route(
     state: &mut SiteState,
     event: LiveEvent,
 ) -> Result<(), ActorProcessingErr> {
-    if let Some(session) = state.sessions.get_mut(&event.session_id) {
-        session.last_activity_ms = session.last_activity_ms.max(event.received_ms);
-        if session
-            .actor
-            .cast(SessionMsg::Event(Box::new(event.clone())))
-            .is_ok()
-        {
-            return Ok(());
-        }
-        // the actor is gone (failed or closing): start the session again below
-        state.sessions.remove(&event.session_id);
-    }
+    let existing = {
+        let mut actors = state.args.actors.lock();
+        actors.sessions.get_mut(&event.session_id).map(|session| {
+            session.last_activity_ms = session.last_activity_ms.max(event.received_ms);
+            session.actor.clone()
+        })
+    };
+    let event = match existing {
+        None => event,
+        Some(actor) => match actor.cast(SessionMsg::Event(Box::new(event))) {
+            Ok(()) => return Ok(()),
+            // the actor is gone (failed, or its site actor died): start the session again
+            Err(MessagingErr::SendErr(SessionMsg::Event(event))) => {
+                state.args.actors.lock().sessions.remove(&event.session_id);
+                *event
+            }
+            Err(_) => return Ok(()),
+        },
+    };
     let session_id = event.session_id.clone();
     let last_activity_ms = event.received_ms;
     let (actor, _) = Actor::spawn_linked(
@@ -175,14 +243,14 @@ async fn route(
         SessionArgs {
             first: event,
             site: state.args.domain.clone(),
-            live: state.args.live.clone(),
             ctx: state.args.ctx.clone(),
         },
         myself.get_cell(),
     )
     .await?;
-    state.by_actor.insert(actor.get_id(), session_id.clone());
-    state.sessions.insert(
+    let mut actors = state.args.actors.lock();
+    actors.by_actor.insert(actor.get_id(), session_id.clone());
+    actors.sessions.insert(
         session_id,
         LiveSession {
             actor,

@@ -5,10 +5,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 
-use super::site::{SiteActor, SiteArgs, SiteMsg};
+use super::site::{SessionActors, SiteActor, SiteArgs, SiteMsg};
 use super::ActorContext;
 use crate::live::LiveStats;
 use crate::session::SessionIndex;
@@ -22,6 +22,8 @@ pub struct SiteSpec {
     pub domain: Arc<str>,
     pub live: Arc<LiveStats>,
     pub sessions: Arc<SessionIndex>,
+    /// Live sessions and their actors: a restarted SiteActor takes them over.
+    pub actors: Arc<Mutex<SessionActors>>,
     pub slot: SiteActorSlot,
 }
 
@@ -48,6 +50,7 @@ impl Supervisor {
                 domain: spec.domain.clone(),
                 live: spec.live.clone(),
                 sessions: spec.sessions.clone(),
+                actors: spec.actors.clone(),
                 ctx: state.ctx.clone(),
             },
             myself.get_cell(),
