@@ -57,6 +57,16 @@ pub(crate) struct Compiler<'a> {
     pub aggs: Vec<AggCall>,
 }
 
+/// The aggregate a name calls and whether it carries ClickHouse's `-If` combinator
+/// (`countIf`, `sumIf`, `uniqIf`, ...); `None` when the name is no aggregate.
+pub(crate) fn aggregate_name(name: &str) -> Option<(&str, bool)> {
+    if AGGREGATES.contains(&name) {
+        return Some((name, false));
+    }
+    let base = name.strip_suffix("if")?;
+    (AGGREGATES.contains(&base) && base != "windowfunnel").then_some((base, true))
+}
+
 fn function_name(f: &ast::Function) -> String {
     f.name.to_string().to_ascii_lowercase()
 }
@@ -67,7 +77,7 @@ pub(crate) fn contains_aggregate(e: &ast::Expr, aliases: &[(String, &ast::Expr)]
     match e {
         E::Function(f) => {
             let name = function_name(f);
-            if AGGREGATES.contains(&name.as_str()) {
+            if aggregate_name(&name).is_some() {
                 return true;
             }
             match &f.args {
@@ -451,7 +461,8 @@ impl<'a> Compiler<'a> {
                 return Err(QueryError::unsupported("subquery as parameters", span))
             }
         };
-        let is_aggregate = AGGREGATES.contains(&name.as_str());
+        let aggregate = aggregate_name(&name);
+        let is_aggregate = aggregate.is_some();
         let is_time = matches!(
             name.as_str(),
             "todate" | "tostartofday" | "tostartofhour" | "tostartofminute"
@@ -462,7 +473,9 @@ impl<'a> Compiler<'a> {
                 pos: Position::of(span),
             });
         }
-        if (distinct && name != "count") || (params.is_some() && !has_parameters(&name)) {
+        let base = aggregate.map_or(name.as_str(), |(b, _)| b);
+        let with_if = aggregate.is_some_and(|(_, c)| c);
+        if (distinct && (name != "count")) || (params.is_some() && !has_parameters(base)) {
             return Err(QueryError::unsupported(
                 format!("DISTINCT or parameters in `{name}`"),
                 span,
@@ -493,7 +506,20 @@ impl<'a> Compiler<'a> {
                 Arg::Expr(e) => exprs.push((self.expr(e, row)?, e.span())),
             }
         }
-        let call = aggregate_call(&name, distinct, star, exprs, params.as_deref(), span)?;
+        let condition = if with_if {
+            let (cond, at) = exprs.pop().ok_or_else(|| {
+                QueryError::invalid(
+                    format!("`{name}` needs a condition as its last argument"),
+                    span,
+                )
+            })?;
+            require_bool(&cond, &format!("the condition of `{name}`"), at)?;
+            Some(cond)
+        } else {
+            None
+        };
+        let mut call = aggregate_call(base, distinct, star, exprs, params.as_deref(), span)?;
+        call.condition = condition;
         let ty = call.ty;
         let index = match self.aggs.iter().position(|a| *a == call) {
             Some(i) => i,

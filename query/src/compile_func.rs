@@ -205,7 +205,12 @@ pub(crate) fn aggregate_call(
             (AggFunc::WindowFunnel { window }, exprs, DataType::Int)
         }
     };
-    Ok(AggCall { func, args, ty })
+    Ok(AggCall {
+        func,
+        args,
+        ty,
+        condition: None,
+    })
 }
 
 fn number_literal(e: &ast::Expr) -> Option<f64> {

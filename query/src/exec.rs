@@ -120,6 +120,7 @@ pub(crate) fn run_select(
                             .map(|k| eval.eval(k, batch))
                             .collect::<Result<Vec<Vector<'_>>, _>>()?;
                     let mut arg_vectors = Vec::with_capacity(aggs.len());
+                    let mut conditions = Vec::with_capacity(aggs.len());
                     for a in aggs {
                         arg_vectors.push(
                             a.args
@@ -127,8 +128,12 @@ pub(crate) fn run_select(
                                 .map(|e| eval.eval(e, batch))
                                 .collect::<Result<Vec<_>, _>>()?,
                         );
+                        conditions.push(match &a.condition {
+                            Some(c) => Some(eval.eval(c, batch)?),
+                            None => None,
+                        });
                     }
-                    let bytes = partial.add_batch(&key_vectors, &arg_vectors, &sel, n);
+                    let bytes = partial.add_batch(&key_vectors, &arg_vectors, &conditions, &sel, n);
                     budget.charge(bytes)?;
                     Ok(true)
                 },

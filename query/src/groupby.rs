@@ -72,12 +72,24 @@ impl PartialAgg {
         &mut self,
         keys: &[Vector<'_>],
         args: &[Vec<Vector<'_>>],
+        conditions: &[Option<Vector<'_>>],
         sel: &[u32],
         n: usize,
     ) -> usize {
         let (gids, mut bytes) = self.group_ids(keys, sel);
-        for (acc, acc_args) in self.accs.iter_mut().zip(args) {
-            bytes += acc.update(acc_args, sel, &gids, n, &mut self.ctx);
+        for ((acc, acc_args), condition) in self.accs.iter_mut().zip(args).zip(conditions) {
+            match condition {
+                None => bytes += acc.update(acc_args, sel, &gids, n, &mut self.ctx),
+                Some(c) => {
+                    // `-If`: only the selected rows where the condition is true.
+                    let (rows, groups): (Vec<u32>, Vec<u32>) = sel
+                        .iter()
+                        .zip(&gids)
+                        .filter(|(&r, _)| is_true_at(c, r as usize))
+                        .unzip();
+                    bytes += acc.update(acc_args, &rows, &groups, n, &mut self.ctx);
+                }
+            }
         }
         bytes
     }
@@ -206,6 +218,14 @@ impl PartialAgg {
             rows.push(row);
         }
         rows
+    }
+}
+
+fn is_true_at(v: &Vector<'_>, r: usize) -> bool {
+    match v {
+        Vector::Bool { values, .. } => values[r] && v.is_valid(r),
+        Vector::Const(Scalar::Bool(b)) => *b,
+        _ => false,
     }
 }
 

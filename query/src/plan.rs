@@ -179,6 +179,9 @@ pub(crate) struct AggCall {
     pub func: AggFunc,
     pub args: Vec<Expr>,
     pub ty: DataType,
+    /// The condition of ClickHouse's `-If` combinator (`countIf(c)`, `sumIf(x, c)`): only rows
+    /// where it is true are aggregated.
+    pub condition: Option<Expr>,
 }
 
 #[derive(Clone, Debug)]
@@ -242,7 +245,7 @@ impl SelectPlan {
                     k.visit_columns(&mut add);
                 }
                 for a in aggs {
-                    for e in &a.args {
+                    for e in a.args.iter().chain(&a.condition) {
                         e.visit_columns(&mut add);
                     }
                 }

@@ -3,11 +3,12 @@
 //! engine, so every figure equals what the same SQL returns from `/api/v1/query`.
 //!
 //! Definitions (bots excluded on `events`; `sessions` holds sessions the daemon closed):
-//! visitors `uniq(visitor_id)` of events; pageviews `count()` of `pageview` events; events
+//! visitors `uniq(visitor_id)` of events; pageviews `countIf(type = 'pageview')`; events
 //! `count()`; sessions `count()` of sessions that started in the range; bounce rate
 //! `avg(is_bounce)`; average session duration `avg(duration)` in seconds; orders
-//! `count(DISTINCT order_id)` and revenue `sum(revenue)` of events with an `order_id`;
-//! conversion rate `avg(converted)` of sessions.
+//! `count(DISTINCT order_id)` and revenue `sumIf(revenue, order_id IS NOT NULL)`; conversion rate
+//! `avg(converted)` of sessions. Events are scanned three times (totals, series, top pages) and
+//! sessions once per list.
 
 use serde::Serialize;
 
@@ -218,13 +219,8 @@ pub fn summary(
     }
 
     let e = runner.rows(&format!(
-        "SELECT uniq(visitor_id), count(), count(DISTINCT order_id) FROM events WHERE {ev}"
-    ))?;
-    let pv = runner.rows(&format!(
-        "SELECT count() FROM events WHERE {ev} AND type = 'pageview'"
-    ))?;
-    let rev = runner.rows(&format!(
-        "SELECT sum(revenue) FROM events WHERE {ev} AND order_id IS NOT NULL"
+        "SELECT uniq(visitor_id), count(), countIf(type = 'pageview'), count(DISTINCT order_id), \
+         sumIf(revenue, order_id IS NOT NULL) FROM events WHERE {ev}"
     ))?;
     let s = runner.rows(&format!(
         "SELECT count(), avg(is_bounce), avg(duration), avg(converted) FROM sessions WHERE {se}"
@@ -233,9 +229,9 @@ pub fn summary(
     let totals = SummaryTotals {
         visitors: int(e0.and_then(|r| r.first())),
         events: int(e0.and_then(|r| r.get(1))),
-        orders: int(e0.and_then(|r| r.get(2))),
-        pageviews: int(pv.first().and_then(|r| r.first())),
-        revenue_minor: int(rev.first().and_then(|r| r.first())),
+        pageviews: int(e0.and_then(|r| r.get(2))),
+        orders: int(e0.and_then(|r| r.get(3))),
+        revenue_minor: int(e0.and_then(|r| r.get(4))),
         sessions: int(s0.and_then(|r| r.first())),
         bounce_rate: float(s0.and_then(|r| r.get(1))),
         avg_session_duration_secs: float(s0.and_then(|r| r.get(2))),
@@ -261,22 +257,15 @@ pub fn summary(
             pageviews: 0,
         })
         .collect();
-    let visitors = runner.rows(&format!(
-        "SELECT {bucket} AS b, uniq(visitor_id) FROM events WHERE {ev} GROUP BY b"
+    let series = runner.rows(&format!(
+        "SELECT {bucket} AS b, uniq(visitor_id), countIf(type = 'pageview') FROM events \
+         WHERE {ev} GROUP BY b"
     ))?;
-    let pageviews = runner.rows(&format!(
-        "SELECT {bucket} AS b, count() FROM events WHERE {ev} AND type = 'pageview' GROUP BY b"
-    ))?;
-    for (rows, is_visitors) in [(visitors, true), (pageviews, false)] {
-        for r in rows {
-            let key = r.first().and_then(|v| v.as_str()).unwrap_or_default();
-            if let Some(p) = timeseries.iter_mut().find(|p| p.bucket == key) {
-                if is_visitors {
-                    p.visitors = int(r.get(1));
-                } else {
-                    p.pageviews = int(r.get(1));
-                }
-            }
+    for r in series {
+        let key = r.first().and_then(|v| v.as_str()).unwrap_or_default();
+        if let Some(p) = timeseries.iter_mut().find(|p| p.bucket == key) {
+            p.visitors = int(r.get(1));
+            p.pageviews = int(r.get(2));
         }
     }
 

@@ -144,21 +144,33 @@ fn numeric_col() -> impl Strategy<Value = Col> {
 }
 
 fn agg() -> impl Strategy<Value = Agg> {
-    prop_oneof![
+    let plain = prop_oneof![
         Just(Agg::CountStar),
         col().prop_map(Agg::Count),
-        col().prop_map(Agg::CountDistinct),
         col().prop_map(Agg::Uniq),
         numeric_col().prop_map(Agg::Sum),
         numeric_col().prop_map(Agg::Avg),
         col().prop_map(Agg::Min),
         col().prop_map(Agg::Max),
-        (
+        (prop::sample::select(&[0.0, 0.5, 0.9][..]), numeric_col())
+            .prop_map(|(p, c)| Agg::Quantile(p, c)),
+    ];
+    prop_oneof![
+        2 => (plain, leaf()).prop_map(|(a, c)| Agg::If(Box::new(a), c)),
+        1 => Just(Agg::CountStar),
+        1 => col().prop_map(Agg::Count),
+        1 => col().prop_map(Agg::CountDistinct),
+        1 => col().prop_map(Agg::Uniq),
+        1 => numeric_col().prop_map(Agg::Sum),
+        1 => numeric_col().prop_map(Agg::Avg),
+        1 => col().prop_map(Agg::Min),
+        1 => col().prop_map(Agg::Max),
+        1 => (
             prop::sample::select(&[0.0, 0.25, 0.5, 0.9, 1.0][..]),
             numeric_col()
         )
             .prop_map(|(p, c)| Agg::Quantile(p, c)),
-        (
+        1 => (
             prop::sample::select(&[0i64, 600, 3600, 86_400][..]),
             prop::collection::vec(leaf(), 1..4)
         )

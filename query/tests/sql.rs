@@ -582,3 +582,38 @@ fn top_k_over_many_groups_keeps_the_best_in_order() {
         ]
     );
 }
+
+#[test]
+fn if_combinator_aggregates_only_matching_rows() {
+    let r = rows(
+        "SELECT countIf(name = 'pageview'), sumIf(revenue, name = 'add_to_cart'), \
+         uniqIf(session_id, path LIKE '/p/%'), avgIf(lcp, lcp > 900), quantileIf(0.5)(lcp, path != '/'), \
+         maxIf(path, name = 'checkout') FROM events",
+    );
+    assert_eq!(
+        r,
+        vec![vec![
+            json!(5),
+            json!(1500),
+            json!(2),
+            json!(1600.0),
+            json!(1200.0),
+            json!("/checkout")
+        ]]
+    );
+    let r = rows(
+        "SELECT toDate(ts) AS d, countIf(name = 'add_to_cart') FROM events GROUP BY d ORDER BY d",
+    );
+    assert_eq!(
+        r,
+        vec![
+            vec![json!("2026-01-01"), json!(1)],
+            vec![json!("2026-01-02"), json!(1)],
+            vec![json!("2026-01-03"), json!(0)]
+        ]
+    );
+    let e = err("SELECT sumIf(revenue) FROM events");
+    assert!(matches!(e, QueryError::TypeMismatch { .. }), "{e}");
+    let e = err("SELECT windowFunnelIf(60)(ts, name = 'a', true) FROM events");
+    assert!(matches!(e, QueryError::UnknownFunction { .. }), "{e}");
+}

@@ -300,6 +300,8 @@ pub enum Agg {
     Quantile(f64, Col),
     /// window in seconds, conditions.
     Funnel(i64, Vec<Pred>),
+    /// ClickHouse's `-If` combinator over a non-funnel, non-distinct aggregate.
+    If(Box<Agg>, Pred),
 }
 
 impl Agg {
@@ -318,6 +320,20 @@ impl Agg {
                 "windowFunnel({w})(ts, {})",
                 conds.iter().map(Pred::sql).collect::<Vec<_>>().join(", ")
             ),
+            Agg::If(inner, cond) => {
+                let c = cond.sql();
+                match inner.as_ref() {
+                    Agg::CountStar => format!("countIf({c})"),
+                    Agg::Count(x) => format!("countIf({}, {c})", x.sql()),
+                    Agg::Uniq(x) => format!("uniqIf({}, {c})", x.sql()),
+                    Agg::Sum(x) => format!("sumIf({}, {c})", x.sql()),
+                    Agg::Avg(x) => format!("avgIf({}, {c})", x.sql()),
+                    Agg::Min(x) => format!("minIf({}, {c})", x.sql()),
+                    Agg::Max(x) => format!("maxIf({}, {c})", x.sql()),
+                    Agg::Quantile(p, x) => format!("quantileIf({p})({}, {c})", x.sql()),
+                    other => panic!("no -If form for {other:?}"),
+                }
+            }
         }
     }
 
@@ -384,6 +400,14 @@ impl Agg {
                 let pos = p * (vs.len() - 1) as f64;
                 let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
                 json!(vs[lo] + (pos - lo as f64) * (vs[hi] - vs[lo]))
+            }
+            Agg::If(inner, cond) => {
+                let kept: Vec<&Row> = rows
+                    .iter()
+                    .copied()
+                    .filter(|r| cond.eval(r) == Some(true))
+                    .collect();
+                inner.eval(&kept)
             }
             Agg::Funnel(w, conds) => {
                 let window = w * 1_000_000;
