@@ -130,6 +130,28 @@ proptest! {
         check_segment(Table::Events, &batch, chunk_rows, SortOrder::default_for(Table::Events))?;
     }
 
+    /// Grouping by any column stores readable segments with the same rows. The float column is
+    /// made to follow the sessions, so a writer that used it for group runs would be caught.
+    #[test]
+    fn any_group_column_keeps_every_row(batch in arb_batch(Table::Events, 1..60), group in 0usize..44) {
+        let schema = Table::Events.schema();
+        let session = schema.index_of("session_id").unwrap();
+        let mut batch = sessionize(batch, session);
+        let lcp = schema.index_of("lcp").unwrap();
+        let session_codes: Vec<Option<f64>> = (0..batch.row_count)
+            .map(|r| match &batch.columns[session] {
+                ColumnVec::Str { codes, .. } if !batch.columns[session].is_null(r) => Some(f64::from(codes[r])),
+                _ => None,
+            })
+            .collect();
+        batch.columns[lcp] = ColumnVec::Float {
+            values: session_codes.iter().map(|c| c.unwrap_or(0.0)).collect(),
+            validity: Some(session_codes.iter().map(Option::is_some).collect()),
+        };
+        let group = if group % 2 == 0 { lcp } else { group };
+        check_segment(Table::Events, &batch, 16, SortOrder::GroupThenTime { group })?;
+    }
+
     #[test]
     fn default_order_keeps_every_row(batch in arb_batch(Table::Events, 0..150)) {
         let dir = scratch_dir();

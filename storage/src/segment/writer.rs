@@ -224,8 +224,13 @@ fn write_file(
         });
     }
 
+    // Group runs need an integer-like group column (readers reject a Float one).
     let group_column = match options.sort {
-        SortOrder::GroupThenTime { group } if group < schema.len() => Some(group),
+        SortOrder::GroupThenTime { group }
+            if group < schema.len() && schema.column(group).ty != ColumnType::Float =>
+        {
+            Some(group)
+        }
         _ => None,
     };
     let mut chunks = Vec::with_capacity(order.len().div_ceil(chunk_rows));
