@@ -138,16 +138,21 @@ async fn frames_come_once_a_second_with_increasing_seq_and_the_realtime_shape() 
     }
     assert_eq!(first["site"], SITE);
     let mut previous = first;
-    for _ in 0..3 {
+    let mut gaps = Vec::new();
+    for _ in 0..4 {
         let frame = next_frame(&mut client).await;
         assert_eq!(
             frame["seq"].as_u64().unwrap(),
             previous["seq"].as_u64().unwrap() + 1
         );
-        let gap = frame["ts"].as_i64().unwrap() - previous["ts"].as_i64().unwrap();
-        assert!((700..=1600).contains(&gap), "frames {gap} ms apart");
+        gaps.push(frame["ts"].as_i64().unwrap() - previous["ts"].as_i64().unwrap());
         previous = frame;
     }
+    // One frame a second: each gap near a second (a loaded machine may delay one tick), and on
+    // average close to it.
+    assert!(gaps.iter().all(|g| (500..=2000).contains(g)), "{gaps:?}");
+    let mean = gaps.iter().sum::<i64>() / gaps.len() as i64;
+    assert!((850..=1300).contains(&mean), "{gaps:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
