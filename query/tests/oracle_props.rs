@@ -276,6 +276,32 @@ proptest! {
     }
 
     #[test]
+    fn ordered_rows_match_the_oracle((rows, cuts) in data(), p in opt(pred()), c in col(), desc in any::<bool>(), limit in 0u64..8, offset in 0u64..4, threads in 1usize..3) {
+        let filter = p.as_ref().map(|p| format!(" WHERE {}", p.sql())).unwrap_or_default();
+        let dir = if desc { " DESC" } else { "" };
+        let sql = format!("SELECT {c}, path FROM events{filter} ORDER BY {c}{dir}, path LIMIT {limit} OFFSET {offset}", c = c.sql());
+        let src = source(&rows, &cuts);
+        let got = engine_rows(&sql, &src, threads);
+        let mut want: Vec<Vec<Value>> = rows
+            .iter()
+            .filter(|r| matches!(r.get("site"), Some(V::S(s)) if s == "a.com"))
+            .filter(|r| p.as_ref().is_none_or(|p| p.eval(r) == Some(true)))
+            .map(|r| vec![oracle::json_of(&oracle::get(r, c), c.kind()), oracle::json_of(&oracle::get(r, Col::Path), oracle::Kind::Str)])
+            .collect();
+        // NULLs last in both directions (ClickHouse's default).
+        let nulls_last = |a: &Value, b: &Value, flip: bool| match (a.is_null(), b.is_null()) {
+            (true, true) => std::cmp::Ordering::Equal,
+            (true, false) => std::cmp::Ordering::Greater,
+            (false, true) => std::cmp::Ordering::Less,
+            _ if flip => oracle::cmp_json(b, a),
+            _ => oracle::cmp_json(a, b),
+        };
+        want.sort_by(|a, b| nulls_last(&a[0], &b[0], desc).then_with(|| nulls_last(&a[1], &b[1], false)));
+        let want: Vec<Vec<Value>> = want.into_iter().skip(offset as usize).take(limit as usize).collect();
+        prop_assert!(same_rows(&got, &want), "{}\n got {:?}\nwant {:?}", sql, got, want);
+    }
+
+    #[test]
     fn funnel_subqueries_match_the_oracle((rows, cuts) in data(), w in prop::sample::select(&[0i64, 1800, 7200][..]), conds in prop::collection::vec(leaf(), 1..4)) {
         let inner = AggQuery {
             filter: None,

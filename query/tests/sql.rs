@@ -617,3 +617,30 @@ fn if_combinator_aggregates_only_matching_rows() {
     let e = err("SELECT windowFunnelIf(60)(ts, name = 'a', true) FROM events");
     assert!(matches!(e, QueryError::UnknownFunction { .. }), "{e}");
 }
+
+#[test]
+fn subqueries_keep_their_order_limit_and_distinct() {
+    assert_eq!(
+        rows("SELECT count() FROM (SELECT DISTINCT session_id FROM events)"),
+        vec![vec![json!(3)]]
+    );
+    let r = run("SELECT * FROM (SELECT path, count() AS c FROM events GROUP BY path ORDER BY c DESC, path LIMIT 2) AS t ORDER BY t.path");
+    assert_eq!(
+        r.columns
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>(),
+        ["path", "c"]
+    );
+    assert_eq!(
+        r.rows,
+        vec![vec![json!("/"), json!(3)], vec![json!("/p/hat"), json!(2)]]
+    );
+    // The outer query sees the inner one's types: dates stay dates.
+    let r = run("SELECT max(d) FROM (SELECT toDate(ts) AS d FROM events)");
+    assert_eq!(r.rows, vec![vec![json!("2026-01-03")]]);
+    assert_eq!(r.columns[0].ty, "date");
+    // A site named in the inner WHERE is checked like any other.
+    let e = err("SELECT count() FROM (SELECT path FROM events WHERE site = 'b.com')");
+    assert!(matches!(e, QueryError::SiteForbidden { .. }), "{e}");
+}

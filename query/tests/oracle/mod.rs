@@ -533,7 +533,7 @@ impl AggQuery {
     }
 }
 
-fn cmp_json(a: &Value, b: &Value) -> Ordering {
+pub fn cmp_json(a: &Value, b: &Value) -> Ordering {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x
             .as_f64()
