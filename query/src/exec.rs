@@ -161,6 +161,16 @@ pub(crate) fn run_select(
         Shape::Rows { slots } => {
             let keep = plan.limit.map(|l| l.saturating_add(plan.offset) as usize);
             let ordered = !plan.order_by.is_empty();
+            // Slots the ORDER BY reads: evaluated first, so rows that cannot make the top-k are
+            // skipped before the rest of the row is materialized.
+            let mut key_slots = vec![false; slots.len()];
+            for k in &plan.order_by {
+                k.expr.visit_columns(&mut |i| {
+                    if let Some(slot) = key_slots.get_mut(i) {
+                        *slot = true;
+                    }
+                });
+            }
             let collected = AtomicUsize::new(0);
             let workers = scan(
                 &units,
@@ -168,8 +178,17 @@ pub(crate) fn run_select(
                 threads,
                 stats,
                 counted,
-                || (Evaluator::default(), Vec::<KeyedRow>::new()),
-                |(eval, rows), batch| {
+                || {
+                    (
+                        Evaluator::default(),
+                        Vec::<KeyedRow>::new(),
+                        None::<Vec<Scalar>>,
+                    )
+                },
+                |(eval, rows, threshold), batch| {
+                    if keep == Some(0) {
+                        return Ok(false);
+                    }
                     let sel = select(eval, plan, batch)?;
                     let vectors = slots
                         .iter()
@@ -177,18 +196,34 @@ pub(crate) fn run_select(
                         .collect::<Result<Vec<_>, _>>()?;
                     let mut bytes = 0;
                     for &r in &sel {
-                        let row: Vec<Scalar> =
-                            vectors.iter().map(|v| v.scalar(r as usize)).collect();
+                        let r = r as usize;
+                        let keys = if ordered {
+                            let key_row: Vec<Scalar> = vectors
+                                .iter()
+                                .zip(&key_slots)
+                                .map(|(v, &used)| if used { v.scalar(r) } else { Scalar::Null })
+                                .collect();
+                            let keys = order_values(&plan.order_by, &key_row);
+                            if let Some(worst) = threshold.as_ref() {
+                                if compare_keys(&plan.order_by, &keys, worst) != Ordering::Less {
+                                    continue;
+                                }
+                            }
+                            keys
+                        } else {
+                            Vec::new()
+                        };
+                        let row: Vec<Scalar> = vectors.iter().map(|v| v.scalar(r)).collect();
                         bytes += row_bytes(&row);
-                        rows.push((order_values(&plan.order_by, &row), row));
+                        rows.push((keys, row));
                     }
                     budget.charge(bytes)?;
                     match keep {
                         Some(k) if ordered => {
                             if rows.len() >= (2 * k).max(1024) {
                                 let before: usize = rows.iter().map(|(_, r)| row_bytes(r)).sum();
-                                sort_rows(rows, &plan.order_by);
-                                rows.truncate(k);
+                                keep_best(rows, k, &plan.order_by);
+                                *threshold = rows.last().map(|(keys, _)| keys.clone());
                                 let after: usize = rows.iter().map(|(_, r)| row_bytes(r)).sum();
                                 budget.release(before - after);
                             }
@@ -203,24 +238,18 @@ pub(crate) fn run_select(
                     }
                 },
             )?;
-            workers.into_iter().flat_map(|(_, rows)| rows).collect()
+            workers.into_iter().flat_map(|(_, rows, _)| rows).collect()
         }
     };
     let mut rows = rows;
     if !plan.order_by.is_empty() {
-        let keep = plan.limit.map(|l| l.saturating_add(plan.offset) as usize);
-        match keep {
-            // Top-k: move the best `keep` rows to the front, then sort only those.
-            Some(k) if k < rows.len() => {
-                if k > 0 {
-                    rows.select_nth_unstable_by(k - 1, |a, b| {
-                        compare_keys(&plan.order_by, &a.0, &b.0)
-                    });
-                }
-                rows.truncate(k);
-                sort_rows(&mut rows, &plan.order_by);
-            }
-            _ => sort_rows(&mut rows, &plan.order_by),
+        match plan.limit {
+            Some(l) => keep_best(
+                &mut rows,
+                l.saturating_add(plan.offset) as usize,
+                &plan.order_by,
+            ),
+            None => sort_rows(&mut rows, &plan.order_by),
         }
     }
     budget.check_time()?;
@@ -308,6 +337,17 @@ pub(crate) fn compare_keys(order: &[OrderKey], a: &[Scalar], b: &[Scalar]) -> Or
         }
     }
     Ordering::Equal
+}
+
+/// Keeps the best `k` rows, sorted: select them first, then sort only those.
+fn keep_best(rows: &mut Vec<KeyedRow>, k: usize, order: &[OrderKey]) {
+    if k < rows.len() {
+        if k > 0 {
+            rows.select_nth_unstable_by(k - 1, |a, b| compare_keys(order, &a.0, &b.0));
+        }
+        rows.truncate(k);
+    }
+    sort_rows(rows, order);
 }
 
 fn sort_rows(rows: &mut [KeyedRow], order: &[OrderKey]) {

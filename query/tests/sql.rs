@@ -644,3 +644,56 @@ fn subqueries_keep_their_order_limit_and_distinct() {
     let e = err("SELECT count() FROM (SELECT path FROM events WHERE site = 'b.com')");
     assert!(matches!(e, QueryError::SiteForbidden { .. }), "{e}");
 }
+
+#[test]
+fn plain_top_k_over_many_rows_skips_rows_that_cannot_qualify() {
+    // 6 batches of 1 000 rows, timestamps shuffled across batches, a few null paths.
+    let mut src = MemorySource::new();
+    let n = 6_000i64;
+    for b in 0..6 {
+        let rows: Vec<Row> = (0..1_000i64)
+            .map(|i| {
+                let k = (i * 6 + b) * 7919 % n; // a permutation of 0..n
+                let mut r = ev(
+                    "a.com",
+                    JAN1 + k,
+                    "pageview",
+                    &format!("/p/{}", k % 13),
+                    "s",
+                    "v",
+                );
+                if k % 10 == 0 {
+                    r.remove("path");
+                }
+                r
+            })
+            .collect();
+        src.push(Table::Events, batch(Table::Events, &rows, b % 2 == 0));
+    }
+    for threads in [1, 2] {
+        let limits = QueryLimits {
+            threads,
+            ..QueryLimits::default()
+        };
+        let q = parse_and_check("SELECT ts, path FROM events ORDER BY ts DESC LIMIT 3 OFFSET 2")
+            .unwrap();
+        let r = execute(&q, &src, &limits, &sites(&["a.com"])).unwrap();
+        let ts: Vec<&str> = r.rows.iter().map(|row| row[0].as_str().unwrap()).collect();
+        assert_eq!(
+            ts,
+            [
+                "2026-01-01 00:00:00.005997",
+                "2026-01-01 00:00:00.005996",
+                "2026-01-01 00:00:00.005995"
+            ]
+        );
+        // Paths ascending with NULLs last: 5 400 non-null paths ("/p/9" sorts last), then nulls.
+        let q =
+            parse_and_check("SELECT path FROM events ORDER BY path LIMIT 2 OFFSET 5399").unwrap();
+        let r = execute(&q, &src, &limits, &sites(&["a.com"])).unwrap();
+        assert_eq!(r.rows, vec![vec![json!("/p/9")], vec![json!(null)]]);
+        let q = parse_and_check("SELECT path FROM events ORDER BY path DESC LIMIT 2").unwrap();
+        let r = execute(&q, &src, &limits, &sites(&["a.com"])).unwrap();
+        assert_eq!(r.rows, vec![vec![json!("/p/9")], vec![json!("/p/9")]]);
+    }
+}
