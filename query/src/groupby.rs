@@ -138,6 +138,9 @@ impl PartialAgg {
             self.code_groups.insert(ptr, (Arc::clone(dict), map));
             return (gids, bytes);
         }
+        if let Some(domains) = dense_domains(keys, sel) {
+            return self.group_ids_dense(keys, sel, bytes, &domains);
+        }
         // Local keys sized to the key count, so the common one- and two-key cases hash less.
         match keys.len() {
             1 => self.group_ids_by(keys, sel, bytes, |r| {
@@ -163,6 +166,38 @@ impl PartialAgg {
                 encoded
             }),
         }
+    }
+
+    /// Group ids through a dense per-batch array indexed by the keys' combined position in their
+    /// (small) domains: no hashing per row.
+    fn group_ids_dense(
+        &mut self,
+        keys: &[Vector<'_>],
+        sel: &[u32],
+        mut bytes: usize,
+        domains: &[Domain],
+    ) -> (Vec<u32>, usize) {
+        let size: usize = domains.iter().map(|d| d.size).product();
+        let mut map = vec![u32::MAX; size];
+        let mut gids = Vec::with_capacity(sel.len());
+        for &r in sel {
+            let r = r as usize;
+            let mut index = 0usize;
+            for (k, d) in keys.iter().zip(domains) {
+                index = index * d.size + d.position(k, r);
+            }
+            if map[index] == u32::MAX {
+                let key = keys
+                    .iter()
+                    .map(|k| KeyValue::from_scalar(&k.scalar(r)))
+                    .collect();
+                let (g, b) = self.group_of(key);
+                bytes += b;
+                map[index] = g;
+            }
+            gids.push(map[index]);
+        }
+        (gids, bytes)
     }
 
     /// Group ids through a per-batch map from an encoded local key to the group.
@@ -219,6 +254,75 @@ impl PartialAgg {
         }
         rows
     }
+}
+
+/// Largest combined key domain (product of per-key domain sizes) grouped through a dense array.
+const DENSE_GROUP_SLOTS: usize = 1 << 16;
+
+/// One key's values within a batch: positions `0..size-1` for values (offset by `min`), the last
+/// position for null.
+struct Domain {
+    min: i64,
+    size: usize,
+}
+
+impl Domain {
+    fn position(&self, v: &Vector<'_>, r: usize) -> usize {
+        if !v.is_valid(r) {
+            return self.size - 1;
+        }
+        match v {
+            Vector::Str { codes, .. } => codes[r] as usize,
+            Vector::Int { values, .. } => (values[r] - self.min) as usize,
+            Vector::Bool { values, .. } => usize::from(values[r]),
+            _ => self.size - 1,
+        }
+    }
+}
+
+/// Per-key domains when every key is a string (codes), a bool, or an int whose selected values
+/// span a small range, and their product is small (at most [`DENSE_GROUP_SLOTS`], and a few
+/// slots per selected row).
+fn dense_domains(keys: &[Vector<'_>], sel: &[u32]) -> Option<Vec<Domain>> {
+    // The array is filled per batch: keep it within a few slots per selected row.
+    let limit = DENSE_GROUP_SLOTS.min((sel.len() * 4).max(256));
+    let mut domains = Vec::with_capacity(keys.len());
+    let mut product = 1usize;
+    for k in keys {
+        let d = match k {
+            Vector::Str { dict, .. } => Domain {
+                min: 0,
+                size: dict.len() + 1,
+            },
+            Vector::Bool { .. } => Domain { min: 0, size: 3 },
+            Vector::Int { values, validity } => {
+                let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+                for &r in sel {
+                    let r = r as usize;
+                    if validity.as_ref().is_none_or(|v| v[r]) {
+                        lo = lo.min(values[r]);
+                        hi = hi.max(values[r]);
+                    }
+                }
+                if lo > hi {
+                    Domain { min: 0, size: 1 }
+                } else {
+                    let span = usize::try_from(hi.checked_sub(lo)?).ok()?;
+                    Domain {
+                        min: lo,
+                        size: span.checked_add(2)?,
+                    }
+                }
+            }
+            _ => return None,
+        };
+        product = product.checked_mul(d.size)?;
+        if product > limit {
+            return None;
+        }
+        domains.push(d);
+    }
+    Some(domains)
 }
 
 fn is_true_at(v: &Vector<'_>, r: usize) -> bool {
