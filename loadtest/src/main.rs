@@ -73,7 +73,7 @@ struct Args {
     #[arg(long, default_value_t = 0.05)]
     bot_share: f64,
     /// Funnel continuation rates: add-to-cart, begin-checkout, purchase
-    #[arg(long, value_delimiter = ',', num_args = 3, default_values_t = [0.12, 0.45, 0.6])]
+    #[arg(long, value_delimiter = ',', default_values_t = [0.12, 0.45, 0.6])]
     funnel: Vec<f64>,
     /// Runtime worker threads (default: all cores)
     #[arg(long)]
@@ -95,13 +95,19 @@ fn main() -> anyhow::Result<()> {
     };
     let mut model = ModelConfig::new(args.seed, args.sites, base_ms);
     model.bot_share = args.bot_share;
-    if let [add_to_cart, begin_checkout, purchase] = args.funnel[..] {
-        model.funnel = Funnel {
-            add_to_cart,
-            begin_checkout,
-            purchase,
-        };
+    let [add_to_cart, begin_checkout, purchase] = args.funnel[..] else {
+        bail!(
+            "--funnel takes three rates: add-to-cart,begin-checkout,purchase (like 0.12,0.45,0.6)"
+        );
+    };
+    if args.funnel.iter().any(|rate| !(0.0..=1.0).contains(rate)) {
+        bail!("--funnel rates must be between 0 and 1");
     }
+    model.funnel = Funnel {
+        add_to_cart,
+        begin_checkout,
+        purchase,
+    };
     if let Some(path) = &args.dump {
         let file =
             File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
@@ -201,4 +207,40 @@ fn spawn_progress(
         }
     });
     (bar, task)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn cli_is_consistent_and_parses_the_documented_flags() {
+        Args::command().debug_assert();
+        let args = Args::try_parse_from([
+            "ecomdash-loadtest",
+            "--duration",
+            "2m",
+            "--batch",
+            "100",
+            "--rate",
+            "5000",
+            "--key",
+            "a,b,c",
+            "--funnel",
+            "0.2,0.5,0.7",
+        ])
+        .map_err(|e| e.to_string());
+        let args = match args {
+            Ok(args) => args,
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(args.duration, Duration::from_secs(120));
+        assert_eq!(args.batch, Some(100));
+        assert_eq!(args.key, ["a", "b", "c"]);
+        assert_eq!(args.funnel, [0.2, 0.5, 0.7]);
+        assert!(Args::try_parse_from(["ecomdash-loadtest", "--batch", "101"]).is_err());
+        assert!(Args::try_parse_from(["ecomdash-loadtest", "--mode", "quic"]).is_err());
+    }
 }
