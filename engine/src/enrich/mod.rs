@@ -17,6 +17,9 @@ pub mod url;
 pub mod user_agent;
 pub mod visitor_id;
 
+#[cfg(test)]
+mod proptests;
+
 pub use bot::{bot_reason, BotReason, HeaderEvidence};
 pub use client_ip::{InvalidCidr, IpCidr, TrustedProxies};
 pub use pii::{is_sensitive_param_name, scrub_text, scrub_url};
