@@ -45,7 +45,7 @@ function duration(seconds) {
 }
 function money(amount, currency) {
   try {
-    return new Intl.NumberFormat('en', { style: 'currency', currency: currency || 'USD', maximumFractionDigits: amount >= 10_000 ? 0 : 2 }).format(amount)
+    return new Intl.NumberFormat('en', { style: 'currency', currency: currency || 'USD', maximumFractionDigits: amount >= 100_000 ? 0 : 2 }).format(amount)
   } catch {
     return integer.format(amount)
   }

@@ -22,21 +22,23 @@ export function niceScale(max, ticks = 4) {
 
 const compact = new Intl.NumberFormat('en', { notation: 'compact', maximumFractionDigits: 1 })
 
-/** Redraws `draw(width)` whenever `container` changes width. */
+/** Redraws `draw(width, height)` whenever `container` changes size. */
 function responsive(container, draw) {
   let width = 0
+  let height = 0
   const redraw = () => {
     const w = Math.round(container.clientWidth)
-    if (w > 0 && w !== width) {
+    const h = Math.round(container.clientHeight)
+    if (w > 0 && (w !== width || h !== height)) {
       width = w
-      draw(w)
+      height = h
+      draw(w, h)
     }
   }
   if (container._chartObserver) container._chartObserver.disconnect()
   const observer = new ResizeObserver(redraw)
   observer.observe(container)
   container._chartObserver = observer
-  width = 0
   redraw()
 }
 
@@ -44,8 +46,9 @@ function responsive(container, draw) {
  * Line chart. `labels`: x labels (strings); `series`: [{name, values, className}]; the first
  * series is also filled as an area. `describe`: text for screen readers.
  */
-export function lineChart(container, { labels, series, describe, height = 240 }) {
-  responsive(container, width => {
+export function lineChart(container, { labels, series, describe, minHeight = 220 }) {
+  responsive(container, (width, available) => {
+    const height = Math.max(minHeight, available)
     container.textContent = ''
     const pad = { left: 44, right: 12, top: 12, bottom: 28 }
     const svg = el('svg', { width, height, viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': describe })
@@ -62,10 +65,11 @@ export function lineChart(container, { labels, series, describe, height = 240 })
       const t = el('text', { x: pad.left - 6, y: y(v) + 4, 'text-anchor': 'end', class: 'axis' }, grid)
       t.textContent = compact.format(v)
     }
-    const every = Math.max(1, Math.ceil(n / Math.max(2, Math.floor(innerW / 70))))
+    // At most one label per 70 px, evenly spread, always the first and the last.
+    const fit = Math.min(n, Math.max(2, Math.floor(innerW / 70)))
+    const shown = new Set(Array.from({ length: fit }, (_, j) => Math.round((j * (n - 1)) / Math.max(1, fit - 1))))
     labels.forEach((label, i) => {
-      if (i % every !== 0 && i !== n - 1) return
-      if (i === n - 1 && i % every !== 0 && n - 1 - Math.floor((n - 1) / every) * every < every / 2) return
+      if (!shown.has(i)) return
       const anchor = n > 1 && i === 0 ? 'start' : n > 1 && i === n - 1 ? 'end' : 'middle'
       const t = el('text', { x: x(i), y: height - 8, 'text-anchor': anchor, class: 'axis' }, grid)
       t.textContent = label

@@ -64,8 +64,11 @@ const PAGES = ['/', '/shoes', '/shoes/runner-2', '/bags', '/bags/tote', '/sale',
 const REFERRERS = ['', '', 'https://www.google.com/', 'https://duckduckgo.com/', 'https://t.co/x', 'https://news.example/post']
 const CAMPAIGNS = ['', '', '', 'black-friday', 'newsletter-11', 'retargeting']
 
-/** Deterministic NDJSON of `days` days of shop traffic ending `now` (xorshift, fixed seed). */
-export function trafficNdjson(now = Date.now(), days = 30) {
+/**
+ * Deterministic NDJSON of `days` days of shop traffic ending `now` (xorshift, fixed seed): 60 by
+ * default, so the last 30 days have a previous period to compare with.
+ */
+export function trafficNdjson(now = Date.now(), days = 60) {
   let seed = 0x9e3779b97f4a7c15n
   const rand = () => {
     seed ^= seed << 13n
