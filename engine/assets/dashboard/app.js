@@ -206,7 +206,10 @@ function renderCards(cur, prev) {
 
 function renderChart(cur) {
   const hourly = cur.series.length && /T|:|\s/.test(cur.series[0].label)
-  const labels = cur.series.map(p => {
+  // The summary zero-fills the whole day; hours that have not come yet are left out.
+  const thisHour = new Date().toISOString().slice(0, 13).replace('T', ' ')
+  const series = hourly ? cur.series.filter(p => p.label.replace('T', ' ').slice(0, 13) <= thisHour) : cur.series
+  const labels = series.map(p => {
     const l = p.label
     if (hourly) return l.replace(/^.*[T\s]/, '').slice(0, 5)
     const d = parseDate(l.slice(0, 10))
@@ -215,8 +218,8 @@ function renderChart(cur) {
   lineChart($('chart'), {
     labels,
     series: [
-      { name: 'Visitors', values: cur.series.map(p => p.visitors), className: 's1' },
-      { name: 'Pageviews', values: cur.series.map(p => p.pageviews), className: 's2' },
+      { name: 'Visitors', values: series.map(p => p.visitors), className: 's1' },
+      { name: 'Pageviews', values: series.map(p => p.pageviews), className: 's2' },
     ],
     describe: `Visitors and pageviews per ${hourly ? 'hour' : 'day'}: ${count(cur.visitors)} visitors and ${count(cur.pageviews)} pageviews in total`,
   })

@@ -14,6 +14,8 @@ function el(name, attrs = {}, parent) {
 /** A "nice" upper bound and tick step for values up to `max`. */
 export function niceScale(max, ticks = 4) {
   if (!(max > 0)) return { top: ticks, step: 1 }
+  // Counts: never a fractional tick.
+  if (max <= ticks) return { top: Math.max(1, Math.ceil(max)), step: 1 }
   const raw = max / ticks
   const magnitude = 10 ** Math.floor(Math.log10(raw))
   const step = [1, 2, 2.5, 5, 10].map(m => m * magnitude).find(s => s >= raw)

@@ -31,8 +31,11 @@ function fixture(url) {
   const days = Math.round((to - from) / DAY) + 1
   const recent = to > Date.now() - 2 * DAY
   const scale = (recent ? 1 : 0.8) * (p.get('device') ? 0.5 : 1)
-  const timeseries = Array.from({ length: days }, (_, i) => ({
-    bucket: new Date(from + i * DAY).toISOString().slice(0, 10),
+  const hourly = days === 1
+  const timeseries = Array.from({ length: hourly ? 24 : days }, (_, i) => ({
+    bucket: hourly
+      ? `${p.get('from')} ${String(i).padStart(2, '0')}:00:00`
+      : new Date(from + i * DAY).toISOString().slice(0, 10),
     visitors: Math.round((100 + ((i * 37) % 50)) * scale),
     pageviews: Math.round((250 + ((i * 53) % 90)) * scale),
   }))
@@ -42,7 +45,7 @@ function fixture(url) {
     site: p.get('site'),
     from: p.get('from'),
     to: p.get('to'),
-    granularity: 'day',
+    granularity: hourly ? 'hour' : 'day',
     totals: {
       visitors, pageviews, sessions: Math.round(visitors * 1.2), bounce_rate: recent ? 0.4 : 0.5,
       avg_session_duration_secs: 125, events: pageviews + 40, revenue_minor: Math.round(123450 * scale), orders: 17,
@@ -97,6 +100,23 @@ test('cards, change against the previous period, chart and bars follow the summa
   const shares = await page.$$eval('[data-list=pages] .row', rows => rows.map(r => r.style.getPropertyValue('--share')))
   assert.deepEqual(shares, ['100.0%', '50.0%', '10.0%'])
   assert.equal(await page.textContent('[data-list=entry_pages] .key'), '/')
+  assert.deepEqual(errors, [])
+  await context.close()
+})
+
+test('today is drawn per hour, up to the current hour, with whole-number ticks', { skip: skipReason }, async () => {
+  const { context, page, errors } = await openWithFixture()
+  await page.selectOption('#range-select', 'today')
+  await page.waitForFunction(() => document.querySelector('#chart svg')?.getAttribute('aria-label').includes('per hour'))
+  const hour = new Date().getUTCHours()
+  assert.equal((await page.$$('#chart circle.s1')).length, hour + 1)
+  const ticks = await page.$$eval('#chart .grid text', t => t.map(e => e.textContent))
+  assert.ok(ticks.includes('00:00'), ticks.join(' '))
+  const scales = await page.evaluate(async () => {
+    const { niceScale } = await import('/dashboard/chart.js')
+    return [1, 3, 7, 130, 0].map(max => niceScale(max))
+  })
+  assert.deepEqual(scales, [{ top: 1, step: 1 }, { top: 3, step: 1 }, { top: 8, step: 2 }, { top: 200, step: 50 }, { top: 4, step: 1 }])
   assert.deepEqual(errors, [])
   await context.close()
 })
