@@ -56,6 +56,10 @@ pub struct Config {
     pub log: String,
     pub storage: StorageSettings,
     pub limits: LimitSettings,
+    /// Limits of one SQL query or summary (`/api/v1/query`, `/api/v1/analytics/summary`).
+    pub query: QuerySettings,
+    /// The QUIC (FlatBuffers batch) listener; see `docs/quic.md`.
+    pub quic: QuicSettings,
     /// Sites declared in the config; merged with those in `sites.json`.
     pub sites: Vec<SiteConfig>,
 }
@@ -91,6 +95,60 @@ pub struct LimitSettings {
     pub drain_timeout_secs: u64,
 }
 
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QuicSettings {
+    pub enabled: bool,
+    /// UDP address of the QUIC listener.
+    pub addr: SocketAddr,
+    /// PEM certificate chain; with `key_path`. Without both, a self-signed certificate is
+    /// generated on first start and kept in `<data_dir>/quic/` (development only).
+    pub cert_path: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_path: Option<PathBuf>,
+    /// Connections open at once across all clients; more are refused.
+    pub max_connections: u32,
+    /// Connections open at once from one IP address; more are refused.
+    pub max_connections_per_ip: u32,
+    /// Batch streams one connection may have open at once (QUIC stream credit).
+    pub max_streams_per_connection: u32,
+    /// A connection without traffic closes after this long.
+    pub idle_timeout_secs: u64,
+}
+
+impl Default for QuicSettings {
+    fn default() -> QuicSettings {
+        QuicSettings {
+            enabled: true,
+            addr: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            cert_path: None,
+            key_path: None,
+            max_connections: 1024,
+            max_connections_per_ip: 64,
+            max_streams_per_connection: 32,
+            idle_timeout_secs: 30,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QuerySettings {
+    /// Bytes of state (groups, distinct sets, buffered rows) one query may hold before it stops.
+    pub memory_bytes: u64,
+    /// How long one query may run before it stops.
+    pub time_ms: u64,
+}
+
+impl Default for QuerySettings {
+    fn default() -> QuerySettings {
+        QuerySettings {
+            memory_bytes: 1 << 30,
+            time_ms: 30_000,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Config {
         Config {
@@ -101,6 +159,8 @@ impl Default for Config {
             log: "info".to_owned(),
             storage: StorageSettings::default(),
             limits: LimitSettings::default(),
+            query: QuerySettings::default(),
+            quic: QuicSettings::default(),
             sites: Vec::new(),
         }
     }
@@ -141,6 +201,9 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "trusted_proxies (comma-separated)",
     ),
     ("ECOMDASH_LOG", "log"),
+    ("ECOMDASH_QUIC", "quic.addr, or \"off\" to disable the QUIC listener"),
+    ("ECOMDASH_QUIC_CERT", "quic.cert_path"),
+    ("ECOMDASH_QUIC_KEY", "quic.key_path"),
     (
         "ECOMDASH_DURABILITY",
         "storage.durability (fsync, interval, none)",
@@ -247,6 +310,15 @@ impl Config {
                         .collect()
                 }
                 "ECOMDASH_LOG" => self.log = value.clone(),
+                "ECOMDASH_QUIC" => match value.trim() {
+                    "off" => self.quic.enabled = false,
+                    addr => {
+                        self.quic.enabled = true;
+                        self.quic.addr = addr.parse().map_err(|e| bad(format!("{e}")))?;
+                    }
+                },
+                "ECOMDASH_QUIC_CERT" => self.quic.cert_path = Some(PathBuf::from(value)),
+                "ECOMDASH_QUIC_KEY" => self.quic.key_path = Some(PathBuf::from(value)),
                 "ECOMDASH_DURABILITY" => {
                     self.storage.durability = match value.trim() {
                         "fsync" => DurabilityMode::Fsync,
@@ -306,6 +378,20 @@ impl Config {
         }
         if limits.session_idle_timeout_secs == 0 {
             return invalid("limits.session_idle_timeout_secs must be positive");
+        }
+        if self.query.memory_bytes == 0 || self.query.time_ms == 0 {
+            return invalid("query.memory_bytes and query.time_ms must be positive");
+        }
+        let quic = &self.quic;
+        if quic.cert_path.is_some() != quic.key_path.is_some() {
+            return invalid("quic.cert_path and quic.key_path go together");
+        }
+        if quic.max_connections == 0
+            || quic.max_connections_per_ip == 0
+            || quic.max_streams_per_connection == 0
+            || quic.idle_timeout_secs == 0
+        {
+            return invalid("quic limits must be positive");
         }
         for entry in &self.trusted_proxies {
             crate::enrich::TrustedProxies::parse(std::slice::from_ref(entry))

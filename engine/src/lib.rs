@@ -9,7 +9,8 @@
 //! - [`http`] holds the routes, with [`http::error`] the one place errors become statuses;
 //! - [`pipeline`] turns a validated event into a stored row using [`enrich`];
 //! - [`actors`] has the SiteActor / SessionActor / Supervisor; [`live`] the realtime figures;
-//! - [`admission`] bounds work in flight; [`import`] is bulk NDJSON import.
+//! - [`admission`] bounds work in flight; [`import`] is bulk NDJSON import;
+//! - [`quic`] is the QUIC listener for FlatBuffers batches (same pipeline as HTTP intake).
 
 pub mod actors;
 pub mod admission;
@@ -23,6 +24,7 @@ pub mod live;
 pub mod lock;
 pub mod metrics;
 pub mod pipeline;
+pub mod quic;
 pub mod rows;
 pub mod server;
 pub mod session;

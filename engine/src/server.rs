@@ -38,6 +38,8 @@ pub enum ServeError {
     UnknownSite(String),
     #[error("import failed: {0}")]
     Import(String),
+    #[error(transparent)]
+    Quic(#[from] crate::quic::QuicError),
 }
 
 /// The sockets the daemon serves on, bound by the caller (tests bind `127.0.0.1:0`).
@@ -80,6 +82,17 @@ pub async fn serve_with_clock(
         println!("  write key (for the tracker): {}", demo.write_key);
         println!("  read key (keep it secret):   {}", demo.read_key);
     }
+    let quic = if engine.config.quic.enabled {
+        match crate::quic::QuicServer::start(engine.clone()) {
+            Ok(quic) => Some(quic),
+            Err(e) => {
+                engine.clone().shutdown(drain_timeout).await?;
+                return Err(e.into());
+            }
+        }
+    } else {
+        None
+    };
     let addr = listeners.http.local_addr()?;
     tracing::info!(%addr, data_dir = %engine.config.data_dir.display(), "ecomdash listening");
     println!("listening on http://{addr}");
@@ -90,6 +103,9 @@ pub async fn serve_with_clock(
     )
     .with_graceful_shutdown(shutdown)
     .await?;
+    if let Some(quic) = quic {
+        quic.shutdown(drain_timeout).await;
+    }
     tracing::info!("shutting down: draining actors and closing the store");
     engine.shutdown(drain_timeout).await?;
     drop(lock);
