@@ -121,6 +121,9 @@ export async function startDaemon() {
   const dir = mkdtempSync(join(tmpdir(), 'ecomdash-dash-'))
   const data = join(dir, 'data')
   const env = cleanEnv()
+  // A daemon with a QUIC listener would bind its fixed default UDP port, which parallel test
+  // daemons share: these tests speak HTTP only, so switch it off where the daemon has it.
+  if (execFileSync(bin, ['serve', '--help'], { env, encoding: 'utf8' }).includes('ECOMDASH_QUIC')) env.ECOMDASH_QUIC = 'off'
   const keys = JSON.parse(execFileSync(bin, ['site', 'add', 'demo', '--data-dir', data], { env, encoding: 'utf8' }))
   const file = join(dir, 'events.ndjson')
   writeFileSync(file, trafficNdjson())
