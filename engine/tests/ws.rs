@@ -25,7 +25,15 @@ fn daemon_with_site() -> (tempfile::TempDir, Daemon, ecomdash_protocol::SiteKeys
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("data");
     let keys = site_add(&dir, SITE);
-    let daemon = Daemon::start(&dir, &[]);
+    // These tests speak HTTP only; a QUIC listener, where the daemon has one, would bind its
+    // fixed default UDP port in every parallel test daemon.
+    let help = run(&["serve", "--help"], &[]);
+    let env: &[(&str, &str)] = if String::from_utf8_lossy(&help.stdout).contains("ECOMDASH_QUIC") {
+        &[("ECOMDASH_QUIC", "off")]
+    } else {
+        &[]
+    };
+    let daemon = Daemon::start(&dir, env);
     (tmp, daemon, keys)
 }
 
