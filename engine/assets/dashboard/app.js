@@ -181,7 +181,8 @@ function change(now, before, invert) {
   const delta = (now - before) / before
   if (Math.abs(delta) < 0.0005) return { text: '0%', cls: '' }
   const good = invert ? delta < 0 : delta > 0
-  return { text: `${delta > 0 ? '↑' : '↓'} ${Math.abs(delta * 100).toFixed(0)}%`, cls: good ? 'up' : 'down' }
+  const pct = Math.abs(delta * 100)
+  return { text: `${delta > 0 ? '↑' : '↓'} ${pct.toFixed(pct < 1 ? 1 : 0)}%`, cls: good ? 'up' : 'down' }
 }
 
 function renderCards(cur, prev) {
