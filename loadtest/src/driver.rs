@@ -142,6 +142,7 @@ pub async fn drive(
     for task in tasks {
         total.merge(&task.await.context("a connection task panicked")?);
     }
+    total.event_ids_issued = shared.next_event.load(Ordering::Relaxed);
     Ok(total)
 }
 

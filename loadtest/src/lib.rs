@@ -14,3 +14,4 @@ pub mod duration;
 pub mod model;
 pub mod pool;
 pub mod report;
+pub mod verify;

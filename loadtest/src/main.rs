@@ -15,6 +15,7 @@ use ecomdash_loadtest::duration::parse_duration;
 use ecomdash_loadtest::model::{Funnel, ModelConfig};
 use ecomdash_loadtest::pool::Pool;
 use ecomdash_loadtest::report::{LiveCounters, Report, RunSetup};
+use ecomdash_loadtest::verify::verify;
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -81,6 +82,16 @@ struct Args {
     /// No progress line
     #[arg(long)]
     quiet: bool,
+    /// After the run, check through the query endpoint that every acknowledged event is
+    /// queryable (needs --read-key); exit code 1 when not
+    #[arg(long, requires = "read_key")]
+    verify: bool,
+    /// Read key for --verify (`Authorization: Bearer`)
+    #[arg(long, env = "ECOMDASH_READ_KEY", hide_env_values = true)]
+    read_key: Option<String>,
+    /// How long --verify waits for the acknowledged events to become visible
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    verify_wait: Duration,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -123,6 +134,7 @@ fn main() -> anyhow::Result<()> {
         bail!("--rate must be positive");
     }
     let target = Target::parse(&args.target)?;
+    let verify_target = target.clone();
     let built = Instant::now();
     let batch = args.batch.map(usize::from);
     let pool = Arc::new(Pool::build(model, args.pool_events.max(1), batch)?);
@@ -167,12 +179,25 @@ fn main() -> anyhow::Result<()> {
         }
         stats
     })?;
-    let report = Report::new(setup, &stats, started.elapsed());
+    let mut report = Report::new(setup, &stats, started.elapsed());
+    if let (true, Some(read_key)) = (args.verify, &args.read_key) {
+        report.verify = Some(runtime.block_on(verify(
+            &verify_target,
+            read_key,
+            &pool.run_id,
+            stats.event_ids_issued,
+            stats.events_acked,
+            args.verify_wait,
+        )));
+    }
     print!("{}", report.render());
     if let Some(path) = &args.json {
         let file =
             File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
         serde_json::to_writer_pretty(BufWriter::new(file), &report)?;
+    }
+    if report.verify.as_ref().is_some_and(|v| !v.ok) {
+        std::process::exit(1);
     }
     Ok(())
 }
@@ -242,5 +267,7 @@ mod tests {
         assert_eq!(args.funnel, [0.2, 0.5, 0.7]);
         assert!(Args::try_parse_from(["ecomdash-loadtest", "--batch", "101"]).is_err());
         assert!(Args::try_parse_from(["ecomdash-loadtest", "--mode", "quic"]).is_err());
+        let verify = Args::try_parse_from(["ecomdash-loadtest", "--verify", "--read-key", "rk_x"]);
+        assert!(verify.is_ok_and(|a| a.verify && a.read_key.as_deref() == Some("rk_x")));
     }
 }

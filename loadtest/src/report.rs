@@ -9,6 +9,8 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use crate::verify::Verification;
+
 /// Highest latency the histograms track: 60 s, in microseconds (larger values saturate).
 pub const MAX_LATENCY_US: u64 = 60_000_000;
 
@@ -21,6 +23,8 @@ pub struct RunStats {
     pub events_rejected: u64,
     pub transport_errors: u64,
     pub status: BTreeMap<u16, u64>,
+    /// Event ids `run-0..run-(n-1)` handed out (sent or not); `--verify` counts in that range.
+    pub event_ids_issued: u64,
     /// Latency of completed requests, in microseconds.
     pub latency_us: Histogram<u64>,
 }
@@ -34,6 +38,7 @@ impl RunStats {
             events_rejected: 0,
             transport_errors: 0,
             status: BTreeMap::new(),
+            event_ids_issued: 0,
             // 3 significant digits from 1 µs to 60 s: about 200 KiB per histogram
             latency_us: Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)
                 .expect("constant histogram bounds are valid"),
@@ -46,6 +51,7 @@ impl RunStats {
         self.events_acked += other.events_acked;
         self.events_rejected += other.events_rejected;
         self.transport_errors += other.transport_errors;
+        self.event_ids_issued += other.event_ids_issued;
         for (status, count) in &other.status {
             *self.status.entry(*status).or_default() += count;
         }
@@ -143,6 +149,9 @@ pub struct Report {
     pub acked_events_per_s: f64,
     /// Open loop: from the intended send time; closed loop: from the actual send time.
     pub latency_ms: Latency,
+    /// `--verify`: whether every acknowledged event was found through the query endpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verify: Option<Verification>,
 }
 
 /// How the run was set up (the parts of the report that are not measured).
@@ -207,6 +216,7 @@ impl Report {
             requests_per_s: stats.requests as f64 / seconds,
             acked_events_per_s: stats.events_acked as f64 / seconds,
             latency_ms: latency,
+            verify: None,
         }
     }
 
@@ -264,6 +274,9 @@ impl Report {
             l.mean,
             if self.loop_kind == "open" { "  (from intended send time)" } else { "" }
         );
+        if let Some(verify) = &self.verify {
+            let _ = writeln!(out, "{}", verify.summary());
+        }
         out
     }
 }
