@@ -92,17 +92,25 @@ impl SiteRuntime {
         if events.is_empty() {
             return;
         }
+        let count = events.len() as u64;
+        self.live
+            .actor_backlog
+            .fetch_add(count, std::sync::atomic::Ordering::Relaxed);
         let actor = self.actor.read().clone();
         let undelivered = match actor {
             Some(actor) => match actor.cast(SiteMsg::Events(events)) {
                 Ok(()) => None,
                 Err(ractor::MessagingErr::SendErr(SiteMsg::Events(events))) => Some(events),
-                Err(_) => None,
+                Err(_) => {
+                    self.live.applied(count);
+                    None
+                }
             },
             None => Some(events),
         };
         if let Some(events) = undelivered {
             self.live.record(&events);
+            self.live.applied(count);
         }
     }
 }
@@ -214,6 +222,18 @@ impl Engine {
             .map(|s| {
                 s.live
                     .live_sessions
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            })
+            .sum()
+    }
+
+    /// Acknowledged events queued in actor mailboxes, all sites.
+    pub fn actor_backlog(&self) -> u64 {
+        self.sites
+            .iter()
+            .map(|s| {
+                s.live
+                    .actor_backlog
                     .load(std::sync::atomic::Ordering::Relaxed)
             })
             .sum()

@@ -136,6 +136,30 @@ pub struct LiveStats {
     countries: Dimension,
     devices: Dimension,
     pub live_sessions: AtomicU64,
+    /// Acknowledged events handed to the site's actors and not yet applied by them: the work
+    /// queued in their (unbounded) mailboxes. Intake answers 503 above
+    /// [`SITE_ACTOR_BACKLOG_EVENTS`].
+    pub actor_backlog: AtomicU64,
+}
+
+/// Most acknowledged events a site's actors may have queued (roughly 400 bytes each) before
+/// intake sheds load with 503: this is what bounds memory when actors fall behind.
+pub const SITE_ACTOR_BACKLOG_EVENTS: u64 = 100_000;
+
+impl LiveStats {
+    /// Marks `n` queued events as applied.
+    pub fn applied(&self, n: u64) {
+        let _ = self
+            .actor_backlog
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                Some(v.saturating_sub(n))
+            });
+    }
+
+    /// Whether the site's actors are too far behind to take more events.
+    pub fn actors_behind(&self) -> bool {
+        self.actor_backlog.load(Ordering::Relaxed) > SITE_ACTOR_BACKLOG_EVENTS
+    }
 }
 
 impl LiveStats {

@@ -8,7 +8,7 @@ use ecomdash_storage::{RowBuf, Table};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
 use super::ActorContext;
-use crate::live::LiveEvent;
+use crate::live::{LiveEvent, LiveStats};
 use crate::session::SessionState;
 
 pub struct SessionActor;
@@ -26,12 +26,15 @@ pub enum SessionMsg {
 pub struct SessionArgs {
     pub first: LiveEvent,
     pub site: Arc<str>,
+    /// The site's live figures, whose actor backlog this actor works off.
+    pub live: Arc<LiveStats>,
     pub ctx: Arc<ActorContext>,
 }
 
 pub struct SessionActorState {
     session: SessionState,
     site: Arc<str>,
+    live: Arc<LiveStats>,
     ctx: Arc<ActorContext>,
 }
 
@@ -45,9 +48,11 @@ impl Actor for SessionActor {
         _myself: ActorRef<SessionMsg>,
         args: SessionArgs,
     ) -> Result<SessionActorState, ActorProcessingErr> {
+        args.live.applied(1);
         Ok(SessionActorState {
             session: SessionState::start(&args.first),
             site: args.site,
+            live: args.live,
             ctx: args.ctx,
         })
     }
@@ -59,7 +64,10 @@ impl Actor for SessionActor {
         state: &mut SessionActorState,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            SessionMsg::Event(event) => state.session.add(&event),
+            SessionMsg::Event(event) => {
+                state.session.add(&event);
+                state.live.applied(1);
+            }
             #[cfg(test)]
             SessionMsg::Fail => return Err("injected session failure".into()),
             SessionMsg::Close(reply) => {

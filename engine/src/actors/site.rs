@@ -102,6 +102,8 @@ impl Actor for SiteActor {
             SiteMsg::Events(events) => {
                 state.args.live.record(&events);
                 // bots are stored (is_bot) but make no sessions, like they count in no live figure
+                let bots = events.iter().filter(|e| e.is_bot).count();
+                state.args.live.applied(bots as u64);
                 for event in events.into_iter().filter(|e| !e.is_bot) {
                     route(&myself, state, event).await?;
                 }
@@ -232,7 +234,10 @@ async fn route(
                 state.args.actors.lock().sessions.remove(&event.session_id);
                 *event
             }
-            Err(_) => return Ok(()),
+            Err(_) => {
+                state.args.live.applied(1);
+                return Ok(());
+            }
         },
     };
     let session_id = event.session_id.clone();
@@ -243,6 +248,7 @@ async fn route(
         SessionArgs {
             first: event,
             site: state.args.domain.clone(),
+            live: state.args.live.clone(),
             ctx: state.args.ctx.clone(),
         },
         myself.get_cell(),

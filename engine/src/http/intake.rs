@@ -150,6 +150,10 @@ async fn track(
         .retry_after(wait_secs));
     }
 
+    if site.live.actors_behind() {
+        tracing::debug!(site = %site.domain, "site actors behind, shedding");
+        return Err(overloaded());
+    }
     let received_ms = engine.clock.now_ms();
     let options = ValidateOptions {
         now_ms: received_ms,

@@ -79,6 +79,11 @@ pub async fn metrics(State(engine): State<Arc<Engine>>) -> Response {
             in_flight as f64,
         ),
         (
+            "ecomdash_actor_backlog_events",
+            "Acknowledged events queued in actor mailboxes.",
+            engine.actor_backlog() as f64,
+        ),
+        (
             "ecomdash_live_sessions",
             "Sessions open in SessionActors.",
             engine.live_sessions() as f64,
