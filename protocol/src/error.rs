@@ -18,6 +18,8 @@ pub enum ErrorCode {
     MissingApiKey,
     /// The key does not belong to any site, or not to the site asked for (401).
     InvalidApiKey,
+    /// The key is valid but may not read what was asked for, e.g. another site (403).
+    Forbidden,
     /// The body is larger than the endpoint's limit (413).
     BodyTooLarge,
     /// A batch has more events than `MAX_BATCH_EVENTS` (413).
@@ -48,6 +50,7 @@ impl ErrorCode {
             ErrorCode::InvalidQuery => "invalid_query",
             ErrorCode::MissingApiKey => "missing_api_key",
             ErrorCode::InvalidApiKey => "invalid_api_key",
+            ErrorCode::Forbidden => "forbidden",
             ErrorCode::BodyTooLarge => "body_too_large",
             ErrorCode::BatchTooLarge => "batch_too_large",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
@@ -66,6 +69,7 @@ impl ErrorCode {
         match self {
             ErrorCode::InvalidJson | ErrorCode::InvalidField | ErrorCode::InvalidQuery => 400,
             ErrorCode::MissingApiKey | ErrorCode::InvalidApiKey => 401,
+            ErrorCode::Forbidden => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::Conflict => 409,
             ErrorCode::BodyTooLarge | ErrorCode::BatchTooLarge => 413,

@@ -5,6 +5,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ecomdash_protocol::{ErrorBody, ErrorCode, ErrorDetail};
+use ecomdash_query::QueryError;
 use ecomdash_storage::AppendError;
 
 /// Seconds clients wait after 503 because the store cannot take writes.
@@ -55,6 +56,33 @@ impl ApiError {
             }
             AppendError::Io(message) => {
                 tracing::error!(error = %message, "append failed");
+                ApiError::new(ErrorCode::Internal, "internal error")
+            }
+        }
+    }
+}
+
+impl ApiError {
+    /// A query or summary failure: the caller's SQL or parameters 400 (the message names the
+    /// thing and its position), a site the key may not read 403, a memory or time limit 400 (the
+    /// query must be narrowed; it does not succeed on retry), storage trouble 500.
+    pub fn from_query(error: &QueryError) -> ApiError {
+        match error {
+            QueryError::SiteForbidden { .. } => {
+                ApiError::new(ErrorCode::Forbidden, error.to_string())
+            }
+            QueryError::MemoryLimit { .. } | QueryError::TimeLimit { .. } => {
+                ApiError::new(ErrorCode::InvalidQuery, error.to_string())
+            }
+            QueryError::Storage(message) => {
+                tracing::error!(error = %message, "query failed reading the store");
+                ApiError::new(ErrorCode::Internal, "internal error")
+            }
+            _ if error.is_bad_request() => {
+                ApiError::new(ErrorCode::InvalidQuery, error.to_string())
+            }
+            _ => {
+                tracing::error!(error = %error, "query failed");
                 ApiError::new(ErrorCode::Internal, "internal error")
             }
         }

@@ -5,6 +5,7 @@ pub mod body;
 pub mod dashboard;
 pub mod error;
 pub mod intake;
+pub mod query;
 pub mod read;
 pub mod ws;
 
@@ -27,6 +28,8 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/api/v1/analytics/track/event", post(intake::track_event))
         .route("/api/v1/analytics/track/batch", post(intake::track_batch))
         .route("/api/v1/analytics/realtime", get(read::realtime))
+        .route("/api/v1/analytics/summary", get(query::summary))
+        .route("/api/v1/query", post(query::query))
         .route("/api/v1/admin/sites", post(admin::add_site))
         .route("/api/v1/admin/import", post(admin::import))
         .route("/healthz", get(read::healthz))
