@@ -47,7 +47,16 @@ const ASSETS: &[Asset] = &[
         content_type: "image/svg+xml",
         body: include_bytes!("../../assets/dashboard/favicon.svg"),
     },
+    // The browser tracker (sdk/js), served at `/analytics-sdk.js` for shops' script tags. The
+    // built file is committed; `.ci/test` rebuilds it and fails if the committed copy is stale.
+    Asset {
+        name: TRACKER_SCRIPT,
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../../sdk/js/dist/analytics-sdk.js"),
+    },
 ];
+
+const TRACKER_SCRIPT: &str = "analytics-sdk.js";
 
 /// Same-origin only: scripts, styles, images and connections (fetch and WebSocket) to the daemon.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
@@ -58,6 +67,11 @@ pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/", get(index))
         .route("/dashboard/{file}", get(asset))
+        .route("/analytics-sdk.js", get(tracker_script))
+}
+
+async fn tracker_script(headers: HeaderMap) -> Response {
+    asset(Path(TRACKER_SCRIPT.to_owned()), headers).await
 }
 
 async fn index(headers: HeaderMap) -> Response {
@@ -128,6 +142,8 @@ mod tests {
     #[test]
     fn every_asset_is_small_and_nonempty() {
         let total: usize = ASSETS.iter().map(|a| a.body.len()).sum();
+        let tracker = ASSETS.iter().find(|a| a.name == TRACKER_SCRIPT).map(|a| a.body);
+        assert!(tracker.is_some_and(|body| body.starts_with(b"(()=>{")));
         assert!(ASSETS.iter().all(|a| !a.body.is_empty()));
         assert!(total < 100 * 1024, "dashboard is {total} bytes");
     }
