@@ -85,6 +85,13 @@ pub async fn serve_with_clock(
     let quic = if engine.config.quic.enabled {
         match crate::quic::QuicServer::start(engine.clone()) {
             Ok(quic) => Some(quic),
+            // a taken UDP port (several daemons on one host, e.g. tests) leaves HTTP running;
+            // TLS errors (bad configured cert or key) stop the start
+            Err(e @ crate::quic::QuicError::Bind { .. }) => {
+                tracing::error!(error = %e, "quic listener disabled");
+                eprintln!("quic disabled: {e}");
+                None
+            }
             Err(e) => {
                 engine.clone().shutdown(drain_timeout).await?;
                 return Err(e.into());

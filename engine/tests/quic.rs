@@ -271,3 +271,27 @@ async fn retries_are_counted_once_and_the_client_survives_a_restart() {
     ids.dedup();
     assert_eq!((total, ids.len()), (11, 11));
 }
+
+#[test]
+fn a_taken_udp_port_leaves_http_running() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let keys = site_add(&dir, "shop.example");
+    let taken = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let daemon = Daemon::start(&dir, &[("ECOMDASH_QUIC", &addr)]);
+    assert!(
+        !daemon
+            .stdout
+            .iter()
+            .any(|l| l.starts_with("listening on quic://")),
+        "{:?}",
+        daemon.stdout
+    );
+    let resp = daemon.post(
+        "/api/v1/analytics/track/event",
+        &browser_headers(&keys.write_key),
+        &common::pageview("/still-http"),
+    );
+    assert_eq!(resp.status, 202, "{}", resp.body);
+}
