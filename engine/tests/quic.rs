@@ -295,3 +295,37 @@ fn a_taken_udp_port_leaves_http_running() {
     );
     assert_eq!(resp.status, 202, "{}", resp.body);
 }
+
+/// The same client over HTTP: acks, per-index rejections and a wrong key.
+#[tokio::test]
+async fn the_http_transport_of_the_client_acks_and_rejects_by_index() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let keys = site_add(&dir, "shop.example");
+    let (daemon, _quic) = start(&dir, "127.0.0.1:0");
+    let url = format!("http://{}", daemon.addr);
+    let client = Client::http(&url, &keys.write_key).build().unwrap();
+    let mut bad = pageview("/bad", None);
+    bad.url = "nope".into();
+    let ack = client
+        .send_batch(vec![pageview("/h1", Some("h-1")), bad])
+        .await
+        .unwrap();
+    assert_eq!(ack.accepted, 1);
+    assert_eq!(ack.rejected.len(), 1);
+    assert_eq!(ack.rejected[0].index, 1);
+    let again = client
+        .send_batch(vec![pageview("/h1", Some("h-1"))])
+        .await
+        .unwrap();
+    assert_eq!((again.accepted, again.deduplicated), (1, 1));
+    client.close().await.unwrap();
+
+    let wrong = Client::http(&url, "not-a-key").build().unwrap();
+    match wrong.send_batch(vec![pageview("/w", None)]).await {
+        Err(ClientError::Refused { error, .. }) => {
+            assert_eq!(error.code, ErrorCode::InvalidApiKey)
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
