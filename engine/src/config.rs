@@ -201,7 +201,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "trusted_proxies (comma-separated)",
     ),
     ("ECOMDASH_LOG", "log"),
-    ("ECOMDASH_QUIC", "quic.addr, or \"off\" to disable the QUIC listener"),
+    (
+        "ECOMDASH_QUIC",
+        "quic.addr, or \"off\" to disable the QUIC listener",
+    ),
     ("ECOMDASH_QUIC_CERT", "quic.cert_path"),
     ("ECOMDASH_QUIC_KEY", "quic.key_path"),
     (

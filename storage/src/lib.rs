@@ -29,11 +29,11 @@ mod flush;
 pub mod manifest;
 mod memtable;
 mod mmap;
-pub mod row;
 mod recovery;
 mod retention;
-mod scrub;
+pub mod row;
 pub mod schema;
+mod scrub;
 pub mod segment;
 mod snapshot;
 mod store;
@@ -46,12 +46,12 @@ pub use config::{Durability, StoreConfig};
 pub use error::{AppendError, ScanError, StoreError};
 pub use memtable::{day_of, MICROS_PER_DAY};
 pub use retention::{EraseReport, RetentionReport};
-pub use scrub::ScrubReport;
 pub use row::{RowBuf, RowError, RowReader, Value};
 pub use schema::{ColumnDef, ColumnType, Schema, Table};
-pub use snapshot::{ScanPlan, ScanRequest, ScanUnit, Snapshot};
-pub use store::{AppendReceipt, AppendTicket, Store, StoreStats, APPEND_QUEUE_CAPACITY};
+pub use scrub::ScrubReport;
 pub use segment::{
     write_segment, write_segment_with, Segment, SegmentError, SegmentMeta, SortOrder, WriteOptions,
     Zone,
 };
+pub use snapshot::{ScanPlan, ScanRequest, ScanUnit, Snapshot};
+pub use store::{AppendReceipt, AppendTicket, Store, StoreStats, APPEND_QUEUE_CAPACITY};

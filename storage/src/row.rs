@@ -305,7 +305,9 @@ mod tests {
 
     fn arb_value(ty: ColumnType) -> BoxedStrategy<Option<OwnedValue>> {
         let present = match ty {
-            ColumnType::Int | ColumnType::Timestamp => any::<i64>().prop_map(OwnedValue::Int).boxed(),
+            ColumnType::Int | ColumnType::Timestamp => {
+                any::<i64>().prop_map(OwnedValue::Int).boxed()
+            }
             ColumnType::Float => any::<f64>()
                 .prop_filter("nan never equals itself", |f| !f.is_nan())
                 .prop_map(OwnedValue::Float)
@@ -335,7 +337,12 @@ mod tests {
     }
 
     fn arb_rows(table: Table) -> impl Strategy<Value = Vec<Vec<Option<OwnedValue>>>> {
-        let row: Vec<_> = table.schema().columns.iter().map(|c| arb_value(c.ty)).collect();
+        let row: Vec<_> = table
+            .schema()
+            .columns
+            .iter()
+            .map(|c| arb_value(c.ty))
+            .collect();
         proptest::collection::vec(row, 0..20)
     }
 
@@ -390,14 +397,14 @@ mod tests {
     #[test]
     fn wrong_arity_and_type_are_rejected_without_changing_the_buffer() {
         let mut buf = RowBuf::new(Table::Events);
-        assert!(matches!(buf.push_row(&[Value::Null]), Err(RowError::Arity { .. })));
+        assert!(matches!(
+            buf.push_row(&[Value::Null]),
+            Err(RowError::Arity { .. })
+        ));
         let mut row = vec![Value::Null; Table::Events.schema().len()];
         row[0] = Value::Str("not a timestamp");
         let err = buf.push_row(&row).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "column events.ts is timestamp, got string"
-        );
+        assert_eq!(err.to_string(), "column events.ts is timestamp, got string");
         assert!(buf.is_empty() && buf.as_bytes().is_empty());
     }
 

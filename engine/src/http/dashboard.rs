@@ -142,7 +142,10 @@ mod tests {
     #[test]
     fn every_asset_is_small_and_nonempty() {
         let total: usize = ASSETS.iter().map(|a| a.body.len()).sum();
-        let tracker = ASSETS.iter().find(|a| a.name == TRACKER_SCRIPT).map(|a| a.body);
+        let tracker = ASSETS
+            .iter()
+            .find(|a| a.name == TRACKER_SCRIPT)
+            .map(|a| a.body);
         assert!(tracker.is_some_and(|body| body.starts_with(b"(()=>{")));
         assert!(ASSETS.iter().all(|a| !a.body.is_empty()));
         assert!(total < 100 * 1024, "dashboard is {total} bytes");

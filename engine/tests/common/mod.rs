@@ -79,6 +79,9 @@ impl Daemon {
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log));
         clean_env(&mut command);
+        // Test daemons run in parallel: the QUIC listener's fixed default UDP port would collide,
+        // so it is off unless a test asks for it (tests/quic.rs passes its own address).
+        command.env("ECOMDASH_QUIC", "off");
         for (k, v) in env {
             command.env(k, v);
         }
