@@ -171,11 +171,20 @@ fn drop_sensitive_params(url: &str) -> Cow<'_, str> {
     let query_filtered = query.map(filter_params);
     // a fragment carries parameters either after its own `?` (`#/route?a=b`) or as a whole
     // (`#access_token=...`)
+    // (`#access_token=...`); a "route" that itself holds `=` is parameters too (`#email=x?a=b`),
+    // or a second scrub would find what the first one left
     let fragment_filtered = fragment.map(|fragment| match fragment.split_once('?') {
-        Some((route, params)) => match filter_params(params) {
-            Cow::Borrowed(_) => Cow::Borrowed(fragment),
-            Cow::Owned(params) => Cow::Owned(join_nonempty(route, '?', &params)),
-        },
+        Some((route, params)) => {
+            let route_filtered = if route.contains('=') {
+                filter_params(route)
+            } else {
+                Cow::Borrowed(route)
+            };
+            match (route_filtered, filter_params(params)) {
+                (Cow::Borrowed(_), Cow::Borrowed(_)) => Cow::Borrowed(fragment),
+                (route, params) => Cow::Owned(join_nonempty(&route, '?', &params)),
+            }
+        }
         None if fragment.contains('=') => filter_params(fragment),
         None => Cow::Borrowed(fragment),
     });
@@ -383,6 +392,12 @@ mod tests {
         assert_eq!(
             scrub_url("https://s.example/?e%2Dmail=a"),
             "https://s.example/"
+        );
+        // a fragment of parameters that itself holds a `?` (found by the idempotency proptest)
+        assert_eq!(scrub_url("#email=?email="), "");
+        assert_eq!(
+            scrub_url("https://s.example/#token=1&tab=2?x=1"),
+            "https://s.example/#tab=2?x=1"
         );
     }
 
