@@ -18,8 +18,14 @@ use crate::store::{LiveSegment, Shared};
 
 /// Pending compaction requests: one queued "run" is enough, later pokes are dropped.
 pub const COMPACT_QUEUE_CAPACITY: usize = 1;
-/// Most rows merged into one output segment (inputs are decoded in memory while merging).
-pub const COMPACTION_MAX_ROWS: u64 = 4_000_000;
+/// Most rows merged into one output segment. Inputs are decoded whole in memory while merging
+/// (a few hundred bytes per row), so this bounds compaction's transient memory: at 4M rows the
+/// peak reached gigabytes and grew with the partition.
+pub const COMPACTION_MAX_ROWS: u64 = 500_000;
+/// A segment with at least this many rows is done: it is never pulled into a merge again, so a
+/// merged segment is not rewritten with every new small one (work and memory grew with the
+/// partition's total rows before).
+pub const COMPACTION_DONE_ROWS: u64 = COMPACTION_MAX_ROWS / 2;
 
 pub(crate) enum CompactMsg {
     Run,
@@ -58,7 +64,7 @@ pub(crate) fn compact(
     let small = shared.config.compaction_small_segment_bytes;
     let mut groups: BTreeMap<(Table, String, i32), Vec<Arc<LiveSegment>>> = BTreeMap::new();
     for seg in shared.state.lock().segments.iter() {
-        if seg.entry.file_bytes < small {
+        if seg.entry.file_bytes < small && seg.entry.row_count < COMPACTION_DONE_ROWS {
             groups
                 .entry((seg.table, seg.entry.site.clone(), seg.entry.day))
                 .or_default()
@@ -88,7 +94,11 @@ pub(crate) fn compact(
             batches.push(seg.segment.read_all()?);
         }
         let refs: Vec<_> = batches.iter().collect();
-        let Some(merged) = concat(&refs) else {
+        let merged = concat(&refs);
+        // the decoded inputs are not needed once concatenated: free them before encoding
+        drop(refs);
+        drop(batches);
+        let Some(merged) = merged else {
             continue;
         };
         let name = shared.alloc_segment_name();
