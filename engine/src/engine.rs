@@ -1,12 +1,14 @@
 //! The running engine: store, sites, enrichment, actors and limits, shared by every handler.
 
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use dashmap::DashMap;
-use ecomdash_storage::{Durability, Store, StoreConfig, StoreError};
+use ecomdash_storage::{
+    AppendError, AppendReceipt, Durability, RowBuf, Store, StoreConfig, StoreError,
+};
 use ractor::{Actor, ActorRef};
 use thiserror::Error;
 use tokio::sync::Semaphore;
@@ -133,6 +135,25 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// The tail every transport shares: makes a site's accepted events durable, counts them,
+    /// and hands them to the site's actors. Returns once the rows are durable.
+    pub async fn commit_events(
+        &self,
+        site: &SiteRuntime,
+        rows: RowBuf,
+        live: Vec<LiveEvent>,
+    ) -> Result<AppendReceipt, AppendError> {
+        let receipt = self.store.append(rows).await?;
+        self.metrics
+            .events_accepted
+            .fetch_add(live.len() as u64, Ordering::Relaxed);
+        self.metrics
+            .events_deduplicated
+            .fetch_add(receipt.rows_deduplicated as u64, Ordering::Relaxed);
+        site.dispatch(live);
+        Ok(receipt)
+    }
+
     /// Opens everything under the data dir and starts the actors. The data dir lock must be held.
     pub async fn start(
         config: Config,

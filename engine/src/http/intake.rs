@@ -226,21 +226,11 @@ async fn track(
         ));
     }
 
+    let accepted = live.len();
     let receipt = engine
-        .store
-        .append(rows)
+        .commit_events(&site, rows, live)
         .await
         .map_err(|e| ApiError::from_append(&e))?;
-    let accepted = live.len();
-    engine
-        .metrics
-        .events_accepted
-        .fetch_add(accepted as u64, Ordering::Relaxed);
-    engine
-        .metrics
-        .events_deduplicated
-        .fetch_add(receipt.rows_deduplicated as u64, Ordering::Relaxed);
-    site.dispatch(live);
     Ok((
         StatusCode::ACCEPTED,
         TrackResponse {

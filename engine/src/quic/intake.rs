@@ -182,21 +182,11 @@ async fn take_batch(
             rejected,
         });
     }
+    let accepted = live.len();
     let receipt = engine
-        .store
-        .append(rows)
+        .commit_events(&site, rows, live)
         .await
         .map_err(|e| Refused::from(ApiError::from_append(&e)))?;
-    let accepted = live.len();
-    engine
-        .metrics
-        .events_accepted
-        .fetch_add(accepted as u64, Ordering::Relaxed);
-    engine
-        .metrics
-        .events_deduplicated
-        .fetch_add(receipt.rows_deduplicated as u64, Ordering::Relaxed);
-    site.dispatch(live);
     Ok(Ack {
         sequence: batch.sequence,
         accepted,
