@@ -54,6 +54,9 @@ pub struct Config {
     pub trusted_proxies: Vec<String>,
     /// `tracing` filter, e.g. `info` or `ecomdash_engine=debug`.
     pub log: String,
+    /// MaxMind-format `.mmdb` database for country / region / city. Unset: `<data_dir>/geoip.mmdb`
+    /// when that file exists, else geo is off. An empty path turns geo off. See docs/operations.md.
+    pub geoip_db: Option<PathBuf>,
     pub storage: StorageSettings,
     pub limits: LimitSettings,
     /// Limits of one SQL query or summary (`/api/v1/query`, `/api/v1/analytics/summary`).
@@ -157,6 +160,7 @@ impl Default for Config {
             admin_token: None,
             trusted_proxies: vec!["127.0.0.1/32".to_owned(), "::1/128".to_owned()],
             log: "info".to_owned(),
+            geoip_db: None,
             storage: StorageSettings::default(),
             limits: LimitSettings::default(),
             query: QuerySettings::default(),
@@ -202,6 +206,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ),
     ("ECOMDASH_LOG", "log"),
     (
+        "ECOMDASH_GEOIP_DB",
+        "geoip_db (.mmdb file; \"off\" or empty disables geo)",
+    ),
+    (
         "ECOMDASH_QUIC",
         "quic.addr, or \"off\" to disable the QUIC listener",
     ),
@@ -243,6 +251,7 @@ pub struct FlagOverrides {
     pub data_dir: Option<PathBuf>,
     pub http_addr: Option<SocketAddr>,
     pub admin_token: Option<String>,
+    pub geoip_db: Option<PathBuf>,
 }
 
 impl Config {
@@ -265,6 +274,9 @@ impl Config {
         }
         if let Some(token) = &flags.admin_token {
             config.admin_token = Some(token.clone());
+        }
+        if let Some(path) = &flags.geoip_db {
+            config.geoip_db = Some(path.clone());
         }
         config.validate()?;
         Ok(config)
@@ -313,6 +325,12 @@ impl Config {
                         .collect()
                 }
                 "ECOMDASH_LOG" => self.log = value.clone(),
+                "ECOMDASH_GEOIP_DB" => {
+                    self.geoip_db = Some(match value.trim() {
+                        "off" => PathBuf::new(),
+                        path => PathBuf::from(path),
+                    })
+                }
                 "ECOMDASH_QUIC" => match value.trim() {
                     "off" => self.quic.enabled = false,
                     addr => {
@@ -454,6 +472,36 @@ mod tests {
         assert_eq!(config.http_addr.port(), 2);
         assert_eq!(config.limits.site_events_per_second, 7);
         assert_eq!(config.limits.drain_timeout_secs, 10);
+        assert_eq!(config.geoip_db, None);
+    }
+
+    #[test]
+    fn geoip_db_from_file_env_and_flag() {
+        let from_file = Config::from_toml("geoip_db = \"/srv/geo.mmdb\"").unwrap();
+        assert_eq!(from_file.geoip_db, Some(PathBuf::from("/srv/geo.mmdb")));
+        let load = |pairs: &[(&str, &str)], flag: Option<&str>| {
+            Config::load(
+                None,
+                &env(pairs),
+                &FlagOverrides {
+                    geoip_db: flag.map(PathBuf::from),
+                    ..FlagOverrides::default()
+                },
+            )
+            .unwrap()
+            .geoip_db
+        };
+        let env_path = [("ECOMDASH_GEOIP_DB", "/env/geo.mmdb")];
+        assert_eq!(load(&env_path, None), Some(PathBuf::from("/env/geo.mmdb")));
+        assert_eq!(
+            load(&env_path, Some("/flag.mmdb")),
+            Some(PathBuf::from("/flag.mmdb"))
+        );
+        // "off" is the empty path, which open_configured reads as geo off
+        assert_eq!(
+            load(&[("ECOMDASH_GEOIP_DB", "off")], None),
+            Some(PathBuf::new())
+        );
     }
 
     #[test]

@@ -163,7 +163,9 @@ impl Engine {
         let store = open_store(&config.store_dir(), store_config(&config)).await?;
         let proxies = TrustedProxies::parse(&config.trusted_proxies)
             .map_err(|e| EngineError::Proxies(e.to_string()))?;
-        let enricher = Enricher::open(&config.data_dir, clock.now_ms(), proxies)?;
+        let geo = crate::enrich::geo::open_configured(config.geoip_db.as_deref(), &config.data_dir)
+            .map_err(EnricherError::from)?;
+        let enricher = Enricher::open(&config.data_dir, clock.now_ms(), proxies)?.with_geo(geo);
         let metrics = Arc::new(Metrics::default());
         let actor_ctx = Arc::new(ActorContext {
             store: store.clone(),

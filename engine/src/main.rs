@@ -69,6 +69,10 @@ struct Common {
     /// Bearer token that enables the admin API (at least 16 characters).
     #[arg(long, value_name = "TOKEN")]
     admin_token: Option<String>,
+    /// GeoIP database (.mmdb) for countries [default: DIR/geoip.mmdb when present, else geo off;
+    /// fetch one with engine/scripts/fetch-geoip.sh DIR].
+    #[arg(long, value_name = "FILE")]
+    geoip_db: Option<PathBuf>,
 }
 
 fn env_help() -> String {
@@ -89,6 +93,7 @@ impl Common {
             data_dir: self.data_dir.clone(),
             http_addr: self.http,
             admin_token: self.admin_token.clone(),
+            geoip_db: self.geoip_db.clone(),
         };
         Ok(Config::load(self.config.as_deref(), &env, &flags)?)
     }

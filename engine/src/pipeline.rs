@@ -15,7 +15,7 @@ use ecomdash_storage::{RowBuf, RowError, Value};
 
 use crate::enrich::{
     bot_reason, classify_referrer, is_sensitive_param_name, parse_page_url, scrub_text, scrub_url,
-    HeaderEvidence, SaltError, SaltRing, TrustedProxies, UserAgentCache,
+    GeoDb, GeoError, HeaderEvidence, SaltError, SaltRing, TrustedProxies, UserAgentCache,
 };
 use crate::live::LiveEvent;
 use crate::rows::{EventColumns, MissingColumn};
@@ -40,6 +40,8 @@ pub enum EnricherError {
     Salt(#[from] SaltError),
     #[error(transparent)]
     Schema(#[from] MissingColumn),
+    #[error(transparent)]
+    Geo(#[from] GeoError),
 }
 
 /// Shared, read-mostly enrichment state: the User-Agent cache, daily salts, trusted proxies and
@@ -47,6 +49,8 @@ pub enum EnricherError {
 pub struct Enricher {
     user_agents: UserAgentCache,
     salts: SaltRing,
+    /// Country / region / city lookup; `None` when no geoip database is configured.
+    geo: Option<GeoDb>,
     pub trusted_proxies: TrustedProxies,
     pub cols: EventColumns,
 }
@@ -66,9 +70,16 @@ impl Enricher {
         Ok(Enricher {
             user_agents: UserAgentCache::default(),
             salts: SaltRing::open(data_dir, (now_ms / 1000).max(0) as u64)?,
+            geo: None,
             trusted_proxies,
             cols: EventColumns::resolve()?,
         })
+    }
+
+    /// Adds geo lookup (see [`crate::enrich::geo::open_configured`]).
+    pub fn with_geo(mut self, geo: Option<GeoDb>) -> Enricher {
+        self.geo = geo;
+        self
     }
 
     /// Enriches `event`, appends its row to `rows` and returns what the live figures and the
@@ -105,6 +116,7 @@ impl Enricher {
             ),
         };
         let agent = self.user_agents.get(user_agent);
+        let geo = self.geo.as_ref().zip(ip).and_then(|(db, ip)| db.lookup(ip));
         let is_bot = bot_reason(agent.bot, headers).is_some();
 
         let (visitor, visitor_id): (u64, Arc<str>) = match &event.visitor_id {
@@ -179,6 +191,11 @@ impl Enricher {
         for (i, value) in utm.iter().enumerate() {
             row[cols.utm[i]] = opt(value.as_deref());
         }
+        if let Some(geo) = &geo {
+            row[cols.country] = opt(geo.country.as_deref());
+            row[cols.region] = opt(geo.region.as_deref());
+            row[cols.city] = opt(geo.city.as_deref());
+        }
         row[cols.device] = Value::Str(agent.device.as_str());
         row[cols.browser] = Value::Str(&agent.browser);
         row[cols.browser_version] = Value::Str(&agent.browser_version);
@@ -235,7 +252,7 @@ impl Enricher {
             path: Some(Arc::from(&*path)),
             referrer_source: Some(referrer_source),
             utm: utm.map(|v| arc(v.as_deref())),
-            country: None,
+            country: geo.and_then(|g| g.country.clone()),
             device: Some(Arc::from(agent.device.as_str())),
             browser: Some(agent.browser.clone()),
             os: Some(agent.os.clone()),

@@ -141,7 +141,11 @@ pub async fn import_file(
     let store = open_store(&config.store_dir(), store_config(config)).await?;
     let proxies = TrustedProxies::none();
     let now_ms = SystemClock.now_ms();
-    let enricher = Enricher::open(&config.data_dir, now_ms, proxies).map_err(EngineError::from)?;
+    let geo = crate::enrich::geo::open_configured(config.geoip_db.as_deref(), &config.data_dir)
+        .map_err(|e| EngineError::from(crate::pipeline::EnricherError::from(e)))?;
+    let enricher = Enricher::open(&config.data_dir, now_ms, proxies)
+        .map_err(EngineError::from)?
+        .with_geo(geo);
     let idle_ms = (config.limits.session_idle_timeout_secs as i64) * 1000;
     let path = path.to_owned();
     let domain = domain.to_owned();

@@ -7,10 +7,12 @@
 //! [`visitor_id::SaltRing`], written once a day), cheap on the hot path (borrowing and `Cow`
 //! wherever possible, a bounded cache for User-Agents), and independent of HTTP types: the
 //! intake layer passes plain strings and addresses in. This module is not the session logic (the
-//! session actor decides when a session starts) and not geo lookup.
+//! session actor decides when a session starts). Geo lookup ([`geo`]) reads its database once at
+//! startup and caches answers; without a database it is off and countries stay empty.
 
 pub mod bot;
 pub mod client_ip;
+pub mod geo;
 pub mod pii;
 pub mod referrer;
 pub mod url;
@@ -22,6 +24,7 @@ mod proptests;
 
 pub use bot::{bot_reason, BotReason, HeaderEvidence};
 pub use client_ip::{InvalidCidr, IpCidr, TrustedProxies};
+pub use geo::{GeoDb, GeoError, GeoInfo};
 pub use pii::{is_sensitive_param_name, scrub_text, scrub_url};
 pub use referrer::{classify_referrer, Referrer, ReferrerSource};
 pub use url::{parse_page_url, PageUrl, UrlError, Utm};
