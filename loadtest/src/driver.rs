@@ -46,7 +46,7 @@ pub struct Target {
 impl Target {
     pub fn parse(url: &str) -> anyhow::Result<Self> {
         let Some(rest) = url.strip_prefix("http://") else {
-            bail!("target must start with http:// (got {url:?}); https and QUIC are not supported yet");
+            bail!("target must start with http:// (got {url:?}); for QUIC use --mode quic");
         };
         let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
         let with_port = if authority.contains(':') && !authority.ends_with(']') {

@@ -1,5 +1,6 @@
-//! `ecomdash-loadtest`: drive a running EcomDash daemon with realistic shop traffic, or dump the
-//! same traffic as NDJSON for `ecomdash import`.
+//! `ecomdash-loadtest`: drive a running EcomDash daemon with realistic shop traffic (HTTP JSON, or
+//! QUIC FlatBuffers batches through `ecomdash-client`), or dump the same traffic as NDJSON for
+//! `ecomdash import`.
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -10,42 +11,61 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
 use clap::{Parser, ValueEnum};
+use ecomdash_client::Tls;
 use ecomdash_loadtest::driver::{drive, DriveConfig, Target};
 use ecomdash_loadtest::duration::parse_duration;
 use ecomdash_loadtest::model::{Funnel, ModelConfig};
 use ecomdash_loadtest::pool::Pool;
+use ecomdash_loadtest::quic::{drive_quic, parse_quic_target, QuicDriveConfig, QuicPool};
 use ecomdash_loadtest::report::{LiveCounters, Report, RunSetup};
 use ecomdash_loadtest::verify::verify;
 use indicatif::{ProgressBar, ProgressStyle};
 
+/// Events per QUIC batch when `--batch` is not given.
+const DEFAULT_QUIC_BATCH: usize = 100;
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Mode {
-    /// JSON over HTTP/1.1 (QUIC comes with the QUIC intake)
+    /// JSON over HTTP/1.1 (`--target http://host:port`)
     Http,
+    /// FlatBuffers batches over QUIC through ecomdash-client (`--target host:port`, the UDP
+    /// address; `--fingerprint` or `--cert`; `--query-url` for `--verify`)
+    Quic,
 }
 
 /// Realistic shop traffic for EcomDash, with latency histograms.
 #[derive(Debug, Parser)]
 #[command(name = "ecomdash-loadtest", version)]
 struct Args {
-    /// Base URL of the daemon
-    #[arg(long, default_value = "http://127.0.0.1:8000")]
-    target: String,
+    /// Base URL of the daemon (http mode), or its QUIC address `host:port` (quic mode)
+    #[arg(long)]
+    target: Option<String>,
     #[arg(long, value_enum, default_value = "http")]
     mode: Mode,
     /// How long to send (30s, 2m, 500ms)
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     duration: Duration,
-    /// Concurrent keep-alive connections
+    /// Concurrent keep-alive connections (http mode); batches in flight, one QUIC stream each,
+    /// over one connection per key (quic mode)
     #[arg(long, default_value_t = 32)]
     connections: usize,
     /// Open loop at this many events per second (latency from intended send time); closed loop
     /// when absent
     #[arg(long)]
     rate: Option<f64>,
-    /// Send batches of up to N events (1..=100) to the batch endpoint
-    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=100))]
+    /// Send batches of up to N events: 1..=100 to the HTTP batch endpoint, 1..=1000 over QUIC
+    /// (quic mode default: 100)
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1000))]
     batch: Option<u16>,
+    /// Quic mode: SHA-256 fingerprint of the daemon's certificate, as `ecomdash serve` prints it
+    #[arg(long, env = "ECOMDASH_QUIC_FINGERPRINT", conflicts_with = "cert")]
+    fingerprint: Option<String>,
+    /// Quic mode: PEM certificate (or CA) to trust, e.g. the daemon's `<data dir>/quic/cert.pem`
+    #[arg(long)]
+    cert: Option<PathBuf>,
+    /// Quic mode: the daemon's HTTP base URL, for `--verify`'s queries
+    #[arg(long, default_value = "http://127.0.0.1:8000")]
+    query_url: String,
     /// Number of simulated shops, with skewed volumes
     #[arg(long, default_value_t = 3)]
     sites: usize,
@@ -96,7 +116,6 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let Mode::Http = args.mode;
     let base_ms = match args.base_ms {
         Some(base) => base,
         None => {
@@ -133,58 +152,113 @@ fn main() -> anyhow::Result<()> {
     {
         bail!("--rate must be positive");
     }
-    let target = Target::parse(&args.target)?;
-    let verify_target = target.clone();
-    let built = Instant::now();
-    let batch = args.batch.map(usize::from);
-    let pool = Arc::new(Pool::build(model, args.pool_events.max(1), batch)?);
-    if !args.quiet {
-        eprintln!(
-            "pool: {} requests, {} events, run {} (built in {:.2?})",
-            pool.templates.len(),
-            pool.events,
-            pool.run_id,
-            built.elapsed()
-        );
-    }
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if let Some(threads) = args.threads {
         runtime.worker_threads(threads.max(1));
     }
     let runtime = runtime.enable_all().build()?;
-    let setup = RunSetup {
-        target: args.target.clone(),
-        connections: args.connections.max(1),
-        batch: batch.unwrap_or(1),
-        rate: args.rate,
-        seed: args.seed,
-        run_id: pool.run_id.clone(),
+    let live = Arc::new(LiveCounters::default());
+    let built = Instant::now();
+    let (target, verify_target, run_id, batch, stats, started) = match args.mode {
+        Mode::Http => {
+            let target = args
+                .target
+                .clone()
+                .unwrap_or_else(|| "http://127.0.0.1:8000".to_owned());
+            let parsed = Target::parse(&target)?;
+            let batch = args.batch.map(usize::from);
+            if batch.is_some_and(|b| b > ecomdash_protocol::limits::MAX_BATCH_EVENTS) {
+                bail!(
+                    "--batch over HTTP is at most {} events (QUIC takes up to 1000)",
+                    ecomdash_protocol::limits::MAX_BATCH_EVENTS
+                );
+            }
+            let pool = Arc::new(Pool::build(model, args.pool_events.max(1), batch)?);
+            if !args.quiet {
+                eprintln!(
+                    "pool: {} requests, {} events, run {} (built in {:.2?})",
+                    pool.templates.len(),
+                    pool.events,
+                    pool.run_id,
+                    built.elapsed()
+                );
+            }
+            let config = DriveConfig {
+                target: parsed.clone(),
+                connections: args.connections.max(1),
+                duration: args.duration,
+                rate: args.rate,
+                keys: args.key.clone(),
+                batch: batch.is_some(),
+            };
+            let started = Instant::now();
+            let stats = runtime.block_on(with_progress(&args, &live, started, async {
+                drive(config, Arc::clone(&pool), Arc::clone(&live)).await
+            }))?;
+            let run_id = pool.run_id.clone();
+            (target, parsed, run_id, batch.unwrap_or(1), stats, started)
+        }
+        Mode::Quic => {
+            let target = args
+                .target
+                .clone()
+                .unwrap_or_else(|| "127.0.0.1:8443".to_owned());
+            let addr = parse_quic_target(&target)?;
+            let tls = match (&args.fingerprint, &args.cert) {
+                (Some(fingerprint), _) => Tls::pinned_sha256(fingerprint)?,
+                (None, Some(cert)) => Tls::trust_pem(
+                    std::fs::read(cert)
+                        .with_context(|| format!("cannot read {}", cert.display()))?,
+                ),
+                (None, None) => bail!(
+                    "QUIC mode needs --fingerprint (printed by `ecomdash serve`) or --cert PEM"
+                ),
+            };
+            let verify_target = Target::parse(&args.query_url)?;
+            let batch = args.batch.map_or(DEFAULT_QUIC_BATCH, usize::from);
+            let pool = Arc::new(QuicPool::build(model, args.pool_events.max(batch), batch));
+            if !args.quiet {
+                eprintln!(
+                    "pool: {} batches, {} events, run {} (built in {:.2?})",
+                    pool.batches.len(),
+                    pool.events,
+                    pool.run_id,
+                    built.elapsed()
+                );
+            }
+            let config = QuicDriveConfig {
+                addr,
+                tls,
+                in_flight: args.connections.max(1),
+                duration: args.duration,
+                rate: args.rate,
+                keys: args.key.clone(),
+            };
+            let started = Instant::now();
+            let stats = runtime.block_on(with_progress(&args, &live, started, async {
+                drive_quic(config, Arc::clone(&pool), Arc::clone(&live)).await
+            }))?;
+            let run_id = pool.run_id.clone();
+            (target, verify_target, run_id, batch, stats, started)
+        }
     };
-    let config = DriveConfig {
+    let setup = RunSetup {
         target,
         connections: args.connections.max(1),
-        duration: args.duration,
+        batch,
         rate: args.rate,
-        keys: args.key.clone(),
-        batch: batch.is_some(),
+        seed: args.seed,
+        run_id: run_id.clone(),
     };
-    let live = Arc::new(LiveCounters::default());
-    let started = Instant::now();
-    let stats = runtime.block_on(async {
-        let progress = (!args.quiet).then(|| spawn_progress(Arc::clone(&live), started));
-        let stats = drive(config, Arc::clone(&pool), Arc::clone(&live)).await;
-        if let Some((bar, task)) = progress {
-            task.abort();
-            bar.finish_and_clear();
-        }
-        stats
-    })?;
     let mut report = Report::new(setup, &stats, started.elapsed());
+    if let Mode::Quic = args.mode {
+        report.mode = "quic";
+    }
     if let (true, Some(read_key)) = (args.verify, &args.read_key) {
         report.verify = Some(runtime.block_on(verify(
             &verify_target,
             read_key,
-            &pool.run_id,
+            &run_id,
             stats.event_ids_issued,
             stats.events_acked,
             args.verify_wait,
@@ -200,6 +274,22 @@ fn main() -> anyhow::Result<()> {
         std::process::exit(1);
     }
     Ok(())
+}
+
+/// Runs `drive` with the progress line unless `--quiet`.
+async fn with_progress<T>(
+    args: &Args,
+    live: &Arc<LiveCounters>,
+    started: Instant,
+    drive: impl std::future::Future<Output = T>,
+) -> T {
+    let progress = (!args.quiet).then(|| spawn_progress(Arc::clone(live), started));
+    let result = drive.await;
+    if let Some((bar, task)) = progress {
+        task.abort();
+        bar.finish_and_clear();
+    }
+    result
 }
 
 /// A progress line updated twice a second: elapsed, sent, acked, errors by status, current rate.
@@ -265,8 +355,28 @@ mod tests {
         assert_eq!(args.batch, Some(100));
         assert_eq!(args.key, ["a", "b", "c"]);
         assert_eq!(args.funnel, [0.2, 0.5, 0.7]);
-        assert!(Args::try_parse_from(["ecomdash-loadtest", "--batch", "101"]).is_err());
-        assert!(Args::try_parse_from(["ecomdash-loadtest", "--mode", "quic"]).is_err());
+        assert!(Args::try_parse_from(["ecomdash-loadtest", "--batch", "1001"]).is_err());
+        let quic = Args::try_parse_from([
+            "ecomdash-loadtest",
+            "--mode",
+            "quic",
+            "--target",
+            "127.0.0.1:8443",
+            "--batch",
+            "1000",
+            "--fingerprint",
+            "ab",
+        ]);
+        assert!(quic.is_ok_and(|a| matches!(a.mode, Mode::Quic) && a.batch == Some(1000)));
+        assert!(Args::try_parse_from([
+            "ecomdash-loadtest",
+            "--fingerprint",
+            "ab",
+            "--cert",
+            "c.pem"
+        ])
+        .is_err());
+        assert!(Args::try_parse_from(["ecomdash-loadtest", "--mode", "grpc"]).is_err());
         let verify = Args::try_parse_from(["ecomdash-loadtest", "--verify", "--read-key", "rk_x"]);
         assert!(verify.is_ok_and(|a| a.verify && a.read_key.as_deref() == Some("rk_x")));
     }

@@ -1,8 +1,9 @@
 //! `ecomdash-client`: send analytics events to an EcomDash daemon from Rust, over HTTP (JSON
 //! batches) or QUIC (FlatBuffers batches, `docs/quic.md`).
 //!
-//! It is not a tracker for browsers (that is `sdk/js`) and not a query client; it depends on
-//! `ecomdash-protocol` only. Every event gets an `event_id` before its first attempt, so a batch
+//! It is not a tracker for browsers (that is `sdk/js`); besides sending, it has one read call,
+//! [`query`] (`POST /api/v1/query` with a read key), so a backend can check what it sent. It
+//! depends on `ecomdash-protocol` only. Every event gets an `event_id` before its first attempt, so a batch
 //! retried after a lost connection or a 503/429 is stored once.
 //!
 //! ```no_run
@@ -27,6 +28,7 @@
 
 mod error;
 mod http;
+mod query;
 mod quic;
 mod retry;
 mod tls;
@@ -43,6 +45,7 @@ pub use ecomdash_protocol::{
     PropValue, Props, RejectedEvent, Text, Vitals, WireEvent,
 };
 pub use error::ClientError;
+pub use query::{query, Column, QueryResult};
 pub use retry::RetryPolicy;
 pub use tls::Tls;
 use tokio::sync::{mpsc, oneshot};
