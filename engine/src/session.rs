@@ -3,6 +3,7 @@
 //! Live intake and bulk import share this code, so history and live data cut sessions the same
 //! way: a visitor's session ends after `idle_timeout_ms` without events, by event time.
 
+use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
@@ -47,6 +48,18 @@ impl SessionIndex {
         id.clone()
     }
 
+    /// Makes `session` the open session of `visitor` (a session rebuilt after a restart), unless
+    /// the visitor has a later one already.
+    pub fn resume(&self, visitor: u64, session: Arc<str>, last_ms: i64) {
+        let mut entry = self
+            .open
+            .entry(visitor)
+            .or_insert((session.clone(), last_ms));
+        if entry.1 < last_ms {
+            *entry = (session, last_ms);
+        }
+    }
+
     /// Forgets visitors idle since before `now_ms - idle_timeout`.
     pub fn expire(&self, now_ms: i64) {
         let cutoff = now_ms - self.idle_timeout_ms;
@@ -71,30 +84,56 @@ pub fn new_session_id(site: &str, visitor: u64, start_ms: i64) -> Arc<str> {
     Arc::from(format!("{:016x}", hasher.finish()))
 }
 
-/// Everything a `sessions` row says about one session.
-#[derive(Clone, Debug)]
-pub struct SessionState {
-    pub session_id: Arc<str>,
-    pub visitor_id: Arc<str>,
-    pub start_ms: i64,
-    pub last_ms: i64,
-    pub pageviews: u32,
-    pub events: u32,
-    pub entry_path: Option<Arc<str>>,
-    pub exit_path: Option<Arc<str>>,
+/// What a session takes from its first event and never changes: where the visit came from and
+/// on what device. Sessions with the same values share one allocation (see [`Interner`]), so a
+/// live session carries a single pointer for all of it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct SessionAttrs {
     pub referrer_source: Option<&'static str>,
     pub utm: [Option<Arc<str>>; 5],
     pub country: Option<Arc<str>>,
     pub device: Option<Arc<str>>,
     pub browser: Option<Arc<str>>,
     pub os: Option<Arc<str>>,
+}
+
+impl SessionAttrs {
+    pub fn of(event: &LiveEvent) -> SessionAttrs {
+        SessionAttrs {
+            referrer_source: event.referrer_source,
+            utm: event.utm.clone(),
+            country: event.country.clone(),
+            device: event.device.clone(),
+            browser: event.browser.clone(),
+            os: event.os.clone(),
+        }
+    }
+}
+
+/// Everything a `sessions` row says about one session, kept compact (112 bytes on 64-bit):
+/// counters are `u32`, paths are shared `Arc<str>`s (interned by the SiteActor), and the
+/// first-event attributes are one shared [`SessionAttrs`].
+#[derive(Clone, Debug)]
+pub struct SessionState {
+    pub session_id: Arc<str>,
+    pub visitor_id: Arc<str>,
+    /// Event time of the first and latest events, ms.
+    pub start_ms: i64,
+    pub last_ms: i64,
+    pub pageviews: u32,
+    pub events: u32,
+    pub entry_path: Option<Arc<str>>,
+    pub exit_path: Option<Arc<str>>,
+    pub attrs: Arc<SessionAttrs>,
+    /// Sum of the events' revenue, minor units.
     pub revenue: i64,
     pub converted: bool,
 }
 
 impl SessionState {
-    pub fn start(first: &LiveEvent) -> SessionState {
-        let mut state = SessionState {
+    /// A session with no events yet, whose first event is `first` (not added).
+    pub fn empty(first: &LiveEvent, attrs: Arc<SessionAttrs>) -> SessionState {
+        SessionState {
             session_id: first.session_id.clone(),
             visitor_id: first.visitor_id.clone(),
             start_ms: first.event_ms,
@@ -103,25 +142,25 @@ impl SessionState {
             events: 0,
             entry_path: None,
             exit_path: None,
-            referrer_source: first.referrer_source,
-            utm: first.utm.clone(),
-            country: first.country.clone(),
-            device: first.device.clone(),
-            browser: first.browser.clone(),
-            os: first.os.clone(),
+            attrs,
             revenue: 0,
             converted: false,
-        };
+        }
+    }
+
+    /// A session started by `first` (added), with attributes of its own (not interned).
+    pub fn start(first: &LiveEvent) -> SessionState {
+        let mut state = SessionState::empty(first, Arc::new(SessionAttrs::of(first)));
         state.add(first);
         state
     }
 
     pub fn add(&mut self, event: &LiveEvent) {
-        self.events += 1;
+        self.events = self.events.saturating_add(1);
         self.start_ms = self.start_ms.min(event.event_ms);
         self.last_ms = self.last_ms.max(event.event_ms);
         if event.is_pageview {
-            self.pageviews += 1;
+            self.pageviews = self.pageviews.saturating_add(1);
             if let Some(path) = &event.path {
                 if self.entry_path.is_none() {
                     self.entry_path = Some(path.clone());
@@ -141,6 +180,7 @@ impl SessionState {
         rows: &mut RowBuf,
     ) -> Result<(), RowError> {
         debug_assert_eq!(rows.table(), Table::Sessions);
+        let attrs = &*self.attrs;
         let mut row = vec![Value::Null; cols.len];
         row[cols.session_id] = Value::Str(&self.session_id);
         row[cols.visitor_id] = Value::Str(&self.visitor_id);
@@ -153,17 +193,68 @@ impl SessionState {
         row[cols.entry_path] = text(&self.entry_path);
         row[cols.exit_path] = text(&self.exit_path);
         row[cols.is_bounce] = Value::Bool(self.pageviews <= 1 && self.events <= 1);
-        row[cols.referrer_source] = self.referrer_source.map_or(Value::Null, Value::Str);
-        for (i, utm) in self.utm.iter().enumerate() {
+        row[cols.referrer_source] = attrs.referrer_source.map_or(Value::Null, Value::Str);
+        for (i, utm) in attrs.utm.iter().enumerate() {
             row[cols.utm[i]] = text(utm);
         }
-        row[cols.country] = text(&self.country);
-        row[cols.device] = text(&self.device);
-        row[cols.browser] = text(&self.browser);
-        row[cols.os] = text(&self.os);
+        row[cols.country] = text(&attrs.country);
+        row[cols.device] = text(&attrs.device);
+        row[cols.browser] = text(&attrs.browser);
+        row[cols.os] = text(&attrs.os);
         row[cols.revenue] = Value::Int(self.revenue);
         row[cols.converted] = Value::Bool(self.converted);
         rows.push_row(&row)
+    }
+}
+
+/// One shared allocation per distinct value (paths, session attributes) among a site's live
+/// sessions. Values no session holds any more are dropped by [`Interner::sweep`].
+pub struct Interner<T: ?Sized + Hash + Eq> {
+    values: HashSet<Arc<T>>,
+}
+
+impl<T: ?Sized + Hash + Eq> Default for Interner<T> {
+    fn default() -> Self {
+        Interner {
+            values: HashSet::new(),
+        }
+    }
+}
+
+impl<T: ?Sized + Hash + Eq> Interner<T> {
+    /// The shared copy of `value`.
+    pub fn intern(&mut self, value: &Arc<T>) -> Arc<T> {
+        if let Some(shared) = self.values.get(&**value) {
+            return shared.clone();
+        }
+        self.values.insert(value.clone());
+        value.clone()
+    }
+
+    /// Drops values held by nobody but the interner.
+    pub fn sweep(&mut self) {
+        self.values.retain(|v| Arc::strong_count(v) > 1);
+    }
+
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+}
+
+impl Interner<SessionAttrs> {
+    /// The shared attributes of a session whose first event is `event`.
+    pub fn attrs_of(&mut self, event: &LiveEvent) -> Arc<SessionAttrs> {
+        let attrs = SessionAttrs::of(event);
+        if let Some(shared) = self.values.get(&attrs) {
+            return shared.clone();
+        }
+        let shared = Arc::new(attrs);
+        self.values.insert(shared.clone());
+        shared
     }
 }
 
@@ -188,6 +279,38 @@ mod tests {
         assert_ne!(index.assign("s", 8, t0), a);
         index.expire(t0 + 10 * SESSION_IDLE_TIMEOUT_MS);
         assert!(index.is_empty());
+    }
+
+    #[test]
+    fn live_session_state_stays_compact_and_shares_its_strings() {
+        assert!(std::mem::size_of::<SessionState>() <= 112);
+        let mut paths: Interner<str> = Interner::default();
+        let mut attrs: Interner<SessionAttrs> = Interner::default();
+        let event = |path: &str| LiveEvent {
+            path: Some(Arc::from(path)),
+            device: Some(Arc::from("mobile")),
+            ..LiveEvent::default()
+        };
+        let (a, b) = (event("/p"), event("/p"));
+        let shared = paths.intern(a.path.as_ref().unwrap());
+        assert!(Arc::ptr_eq(&shared, &paths.intern(b.path.as_ref().unwrap())));
+        assert!(Arc::ptr_eq(&attrs.attrs_of(&a), &attrs.attrs_of(&b)));
+        assert_eq!((paths.len(), attrs.len()), (1, 1));
+        paths.sweep();
+        attrs.sweep();
+        assert_eq!((paths.len(), attrs.len()), (1, 0), "only held values stay");
+        drop((shared, a, b));
+        paths.sweep();
+        assert!(paths.is_empty());
+    }
+
+    #[test]
+    fn a_resumed_session_is_the_visitors_open_one() {
+        let index = SessionIndex::new(SESSION_IDLE_TIMEOUT_MS);
+        index.resume(7, Arc::from("recovered"), 1_000);
+        assert_eq!(&*index.assign("s", 7, 2_000), "recovered");
+        index.resume(7, Arc::from("older"), 500);
+        assert_eq!(&*index.assign("s", 7, 3_000), "recovered");
     }
 
     #[test]

@@ -1,41 +1,66 @@
-//! SessionActor: one per live session. Accumulates the session's state and, when its SiteActor
-//! closes it (idle timeout or shutdown), writes one `sessions` row and stops.
+//! SessionActor: the activation of one live session. Its SiteActor spawns it (linked) with the
+//! session's state when the session gets events, sends it those events, and deactivates it after
+//! a short quiet period: the actor answers its state and stops, and the SiteActor keeps the state
+//! as a compact entry until the next event (or the idle timeout) — the virtual-actor pattern.
+//!
+//! An actor per *active* session rather than per *live* session: an idle ractor actor costs
+//! ~8 KiB (a tokio task and its channels), a compact entry ~200 bytes.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use ecomdash_storage::{RowBuf, Table};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
-use super::ActorContext;
 use crate::live::{LiveEvent, LiveStats};
 use crate::session::SessionState;
 
 pub struct SessionActor;
 
+/// SessionActors running in this process (all sites).
+static RUNNING: AtomicU64 = AtomicU64::new(0);
+
+/// How many SessionActors are running in this process right now.
+pub fn running_session_actors() -> u64 {
+    RUNNING.load(Ordering::Relaxed)
+}
+
+/// Counts a running actor for as long as its state lives (however the actor ends).
+struct Running;
+
+impl Running {
+    fn new() -> Running {
+        RUNNING.fetch_add(1, Ordering::Relaxed);
+        Running
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        RUNNING.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 pub enum SessionMsg {
+    /// An acknowledged event of this session.
     Event(Box<LiveEvent>),
-    /// Write the session row and stop; the reply (if any) is sent once the row is durable or
-    /// has failed.
-    Close(Option<RpcReplyPort<()>>),
+    /// Answer the session's state and stop; every event sent before this one is in it.
+    Deactivate(RpcReplyPort<SessionState>),
     /// Test only: fail, as a bug would.
     #[cfg(test)]
     Fail,
 }
 
 pub struct SessionArgs {
-    pub first: LiveEvent,
-    pub site: Arc<str>,
+    /// The session's state when activated (no events for a new session).
+    pub state: SessionState,
     /// The site's live figures, whose actor backlog this actor works off.
     pub live: Arc<LiveStats>,
-    pub ctx: Arc<ActorContext>,
 }
 
 pub struct SessionActorState {
     session: SessionState,
-    site: Arc<str>,
     live: Arc<LiveStats>,
-    ctx: Arc<ActorContext>,
+    _running: Running,
 }
 
 impl Actor for SessionActor {
@@ -48,12 +73,10 @@ impl Actor for SessionActor {
         _myself: ActorRef<SessionMsg>,
         args: SessionArgs,
     ) -> Result<SessionActorState, ActorProcessingErr> {
-        args.live.applied(1);
         Ok(SessionActorState {
-            session: SessionState::start(&args.first),
-            site: args.site,
+            session: args.state,
             live: args.live,
-            ctx: args.ctx,
+            _running: Running::new(),
         })
     }
 
@@ -68,42 +91,13 @@ impl Actor for SessionActor {
                 state.session.add(&event);
                 state.live.applied(1);
             }
-            #[cfg(test)]
-            SessionMsg::Fail => return Err("injected session failure".into()),
-            SessionMsg::Close(reply) => {
-                write_session_row(state).await;
-                if let Some(reply) = reply {
-                    let _ = reply.send(());
-                }
+            SessionMsg::Deactivate(reply) => {
+                let _ = reply.send(state.session.clone());
                 myself.stop(None);
             }
+            #[cfg(test)]
+            SessionMsg::Fail => return Err("injected session failure".into()),
         }
         Ok(())
-    }
-}
-
-async fn write_session_row(state: &SessionActorState) {
-    let ctx = &state.ctx;
-    let mut rows = RowBuf::new(Table::Sessions);
-    if let Err(e) = state
-        .session
-        .push_row(&state.site, &ctx.session_cols, &mut rows)
-    {
-        tracing::error!(error = %e, "session row does not match the schema");
-        ctx.metrics
-            .session_rows_failed
-            .fetch_add(1, Ordering::Relaxed);
-        return;
-    }
-    match ctx.store.append(rows).await {
-        Ok(_) => {
-            ctx.metrics.sessions_closed.fetch_add(1, Ordering::Relaxed);
-        }
-        Err(e) => {
-            tracing::warn!(site = %state.site, error = %e, "session row not written");
-            ctx.metrics
-                .session_rows_failed
-                .fetch_add(1, Ordering::Relaxed);
-        }
     }
 }

@@ -1,61 +1,74 @@
 //! SiteActor: one per site. Owns the site's live aggregates (updated as acknowledged events
-//! arrive), routes events to their SessionActors (spawning them, linked, on a session's first
-//! event) and closes sessions that have been idle for the timeout.
+//! arrive) and its live sessions ([`SessionTable`]): it activates a SessionActor (spawned, linked)
+//! for a session that gets events, deactivates it after [`SESSION_ACTIVE_QUIET_MS`] without
+//! events (folding its state back into the table), and writes the `sessions` rows of sessions
+//! idle for the timeout, in one append per tick.
 //!
-//! The map of live sessions lives in [`SessionActors`], shared with the Supervisor's spec of the
-//! site. ractor terminates a failed actor's linked children, so when a SiteActor fails its live
-//! sessions end without a `sessions` row (their events are stored); the restarted SiteActor
-//! starts from an empty map. A failed SessionActor loses only its own session.
+//! Failures: a failed SessionActor's session is rebuilt from its entry (snapshot plus the events
+//! it was sent), so nothing is lost and the other sessions never notice. A failed SiteActor is
+//! restarted by the Supervisor; the table outlives it, so the restarted one folds the
+//! activations ractor ended and goes on with every session (the events still queued in the
+//! failed actor's mailbox are lost to the live figures and sessions; they are stored).
+//!
+//! On the site's first start the SiteActor rebuilds, from the store, the sessions a crash left
+//! without a row (see [`super::recovery`]); events that arrive meanwhile wait for it.
 
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ecomdash_storage::{RowBuf, Table};
 use parking_lot::Mutex;
-use ractor::{
-    Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, MessagingErr, RpcReplyPort,
-    SupervisionEvent,
-};
+use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use tokio::task::JoinSet;
 
+use super::recovery::{recover_sessions, RecoveredSession};
 use super::session::{SessionActor, SessionArgs, SessionMsg};
+use super::table::{Activate, SessionTable};
 use super::ActorContext;
 use crate::live::{LiveEvent, LiveStats};
-use crate::session::SessionIndex;
+use crate::session::{SessionIndex, SessionState};
 
-/// How often a SiteActor expires live figures and closes idle sessions.
+/// How often a SiteActor expires live figures, deactivates quiet sessions and closes idle ones.
 pub const SITE_TICK_INTERVAL_MS: u64 = 1000;
+/// A SessionActor without events for this long is deactivated (never longer than half the idle
+/// timeout): short enough that only sessions with recent events hold an actor.
+pub const SESSION_ACTIVE_QUIET_MS: i64 = 10_000;
+/// Ticks between sweeps of the interned paths and attributes no session holds any more.
+const SWEEP_EVERY_TICKS: u64 = 60;
+/// Most session rows in one append.
+const SESSION_ROWS_PER_APPEND: usize = 10_000;
+/// How long shutdown waits for one SessionActor's state before rebuilding it from its entry.
+const DEACTIVATE_TIMEOUT_MS: u64 = 2_000;
 
 pub struct SiteActor;
 
 pub enum SiteMsg {
     /// Acknowledged events of one request.
     Events(Vec<LiveEvent>),
-    /// Periodic maintenance: expire windows, close idle sessions.
+    /// Periodic maintenance: expire windows, deactivate quiet sessions, close idle ones.
     Tick,
+    /// A SessionActor answered its state and stopped.
+    Deactivated {
+        session_id: Arc<str>,
+        actor: ActorId,
+        state: Box<SessionState>,
+    },
+    /// Closed sessions whose rows could not be written: they are retried on the next tick.
+    Unwritten(Vec<SessionState>),
+    /// Sessions rebuilt from the store (or why not).
+    Recovered(Result<Vec<RecoveredSession>, String>),
     /// Shutdown: close every live session (writing its row) and answer how many were closed.
     CloseAll(RpcReplyPort<usize>),
-    /// Test only: the SessionActor of a session.
+    /// Test only: a session's state and its active actor.
     #[cfg(test)]
-    SessionActor(Arc<str>, RpcReplyPort<Option<ActorRef<SessionMsg>>>),
+    Session(
+        Arc<str>,
+        RpcReplyPort<Option<(SessionState, Option<ActorRef<SessionMsg>>)>>,
+    ),
     /// Test only: fail, as a bug would.
     #[cfg(test)]
     Fail,
-}
-
-struct LiveSession {
-    actor: ActorRef<SessionMsg>,
-    /// Server time of the session's latest event.
-    last_activity_ms: i64,
-}
-
-/// The live sessions of one site and their actors. Only the site's current SiteActor touches it;
-/// the lock is never held across an await.
-#[derive(Default)]
-pub struct SessionActors {
-    sessions: HashMap<Arc<str>, LiveSession>,
-    by_actor: HashMap<ActorId, Arc<str>>,
 }
 
 /// A site's state shared with the HTTP handlers; it outlives a restarted SiteActor.
@@ -63,12 +76,17 @@ pub struct SiteArgs {
     pub domain: Arc<str>,
     pub live: Arc<LiveStats>,
     pub sessions: Arc<SessionIndex>,
-    pub actors: Arc<Mutex<SessionActors>>,
+    pub table: Arc<Mutex<SessionTable>>,
     pub ctx: Arc<ActorContext>,
 }
 
 pub struct SiteState {
     args: SiteArgs,
+    /// Events waiting for session recovery to finish (`None` once it has).
+    recovering: Option<Vec<LiveEvent>>,
+    /// Closed sessions whose row append failed, retried on the next tick.
+    unwritten: Vec<SessionState>,
+    ticks: u64,
 }
 
 impl Actor for SiteActor {
@@ -84,12 +102,39 @@ impl Actor for SiteActor {
         myself.send_interval(Duration::from_millis(SITE_TICK_INTERVAL_MS), || {
             SiteMsg::Tick
         });
-        let dropped = std::mem::take(&mut *args.actors.lock()).sessions.len();
-        if dropped > 0 {
-            tracing::warn!(site = %args.domain, sessions = dropped, "site actor restarted; the live sessions of the failed one are lost");
+        let mut recovering = None;
+        {
+            let mut table = args.table.lock();
+            let folded = table.fold_all(&args.live);
+            if folded > 0 {
+                tracing::warn!(site = %args.domain, sessions = folded, "site actor restarted; active sessions rebuilt from their entries");
+            }
+            if !table.recovery_started {
+                table.recovery_started = true;
+                recovering = Some(Vec::new());
+            }
         }
-        args.live.live_sessions.store(0, Ordering::Relaxed);
-        Ok(SiteState { args })
+        if recovering.is_some() {
+            // the snapshot is taken before this actor handles any event, so no event is both
+            // recovered and routed
+            let snapshot = args.ctx.store.snapshot();
+            let domain = args.domain.clone();
+            let now_ms = args.ctx.clock.now_ms();
+            let site = myself.clone();
+            tokio::task::spawn_blocking(move || {
+                let result =
+                    recover_sessions(&snapshot, &domain, now_ms).map_err(|e| e.to_string());
+                let _ = site.cast(SiteMsg::Recovered(result));
+            });
+        }
+        let state = SiteState {
+            args,
+            recovering,
+            unwritten: Vec::new(),
+            ticks: 0,
+        };
+        publish_session_count(&state);
+        Ok(state)
     }
 
     async fn handle(
@@ -104,65 +149,61 @@ impl Actor for SiteActor {
                 // bots are stored (is_bot) but make no sessions, like they count in no live figure
                 let bots = events.iter().filter(|e| e.is_bot).count();
                 state.args.live.applied(bots as u64);
-                for event in events.into_iter().filter(|e| !e.is_bot) {
-                    route(&myself, state, event).await?;
-                }
-            }
-            SiteMsg::Tick => {
-                let now = state.args.ctx.clock.now_ms();
-                state.args.live.expire(now);
-                state.args.sessions.expire(now);
-                let idle_before = now - state.args.ctx.session_idle_timeout_ms;
-                let idle: Vec<ActorRef<SessionMsg>> = {
-                    let mut actors = state.args.actors.lock();
-                    let ids: Vec<Arc<str>> = actors
-                        .sessions
-                        .iter()
-                        .filter(|(_, s)| s.last_activity_ms < idle_before)
-                        .map(|(id, _)| id.clone())
-                        .collect();
-                    let mut idle = Vec::with_capacity(ids.len());
-                    for id in ids {
-                        if let Some(session) = actors.sessions.remove(&id) {
-                            actors.by_actor.remove(&session.actor.get_id());
-                            idle.push(session.actor);
+                let humans = events.into_iter().filter(|e| !e.is_bot);
+                match &mut state.recovering {
+                    Some(waiting) => waiting.extend(humans),
+                    None => {
+                        for event in humans {
+                            route(&myself, state, event).await;
                         }
                     }
-                    idle
-                };
-                for actor in idle {
-                    let _ = actor.cast(SessionMsg::Close(None));
                 }
             }
-            SiteMsg::CloseAll(reply) => {
-                let all: Vec<LiveSession> = {
-                    let mut actors = state.args.actors.lock();
-                    actors.by_actor.clear();
-                    actors.sessions.drain().map(|(_, s)| s).collect()
-                };
-                let count = all.len();
-                let mut closing = JoinSet::new();
-                for session in all {
-                    closing.spawn(async move {
-                        session
-                            .actor
-                            .call(|port| SessionMsg::Close(Some(port)), None)
-                            .await
-                    });
+            SiteMsg::Tick => tick(&myself, state),
+            SiteMsg::Deactivated {
+                session_id,
+                actor,
+                state: session,
+            } => {
+                let pending = state
+                    .args
+                    .table
+                    .lock()
+                    .deactivated(&session_id, actor, *session);
+                for event in pending.into_iter().flatten() {
+                    route(&myself, state, event).await;
                 }
-                while closing.join_next().await.is_some() {}
-                let _ = reply.send(count);
+            }
+            SiteMsg::Recovered(result) => {
+                match result {
+                    Ok(sessions) => {
+                        let count = sessions.len();
+                        let mut table = state.args.table.lock();
+                        for session in sessions {
+                            resume_visitor(&state.args.sessions, &session);
+                            table.install(session.state, session.last_activity_ms);
+                        }
+                        drop(table);
+                        if count > 0 {
+                            tracing::info!(site = %state.args.domain, sessions = count, "sessions rebuilt from the store");
+                        }
+                    }
+                    Err(error) => {
+                        tracing::error!(site = %state.args.domain, error = %error, "sessions could not be rebuilt from the store")
+                    }
+                }
+                for event in state.recovering.take().into_iter().flatten() {
+                    route(&myself, state, event).await;
+                }
+            }
+            SiteMsg::Unwritten(mut sessions) => state.unwritten.append(&mut sessions),
+            SiteMsg::CloseAll(reply) => {
+                let closed = close_all(state).await;
+                let _ = reply.send(closed);
             }
             #[cfg(test)]
-            SiteMsg::SessionActor(id, reply) => {
-                let actor = state
-                    .args
-                    .actors
-                    .lock()
-                    .sessions
-                    .get(&id)
-                    .map(|s| s.actor.clone());
-                let _ = reply.send(actor);
+            SiteMsg::Session(id, reply) => {
+                let _ = reply.send(state.args.table.lock().get(&id));
             }
             #[cfg(test)]
             SiteMsg::Fail => return Err("injected site failure".into()),
@@ -179,10 +220,23 @@ impl Actor for SiteActor {
     ) -> Result<(), ActorProcessingErr> {
         match event {
             SupervisionEvent::ActorFailed(cell, error) => {
-                tracing::warn!(site = %state.args.domain, error = %error, "session actor failed; its session is dropped, others go on");
-                forget(state, &cell);
+                let rebuilt = state
+                    .args
+                    .table
+                    .lock()
+                    .fold_activation(cell.get_id(), &state.args.live);
+                if rebuilt {
+                    tracing::warn!(site = %state.args.domain, error = %error, "session actor failed; its session was rebuilt from its entry");
+                }
             }
-            SupervisionEvent::ActorTerminated(cell, _, _) => forget(state, &cell),
+            // a deactivated actor is already folded; one that vanished otherwise is folded now
+            SupervisionEvent::ActorTerminated(cell, _, _) => {
+                state
+                    .args
+                    .table
+                    .lock()
+                    .fold_activation(cell.get_id(), &state.args.live);
+            }
             _ => {}
         }
         publish_session_count(state);
@@ -190,9 +244,9 @@ impl Actor for SiteActor {
     }
 }
 
-/// The live session gauge is the SiteActor's own count: a failed SessionActor runs no cleanup.
+/// The live session gauge is the table's size.
 fn publish_session_count(state: &SiteState) {
-    let count = state.args.actors.lock().sessions.len();
+    let count = state.args.table.lock().len();
     state
         .args
         .live
@@ -200,68 +254,204 @@ fn publish_session_count(state: &SiteState) {
         .store(count as u64, Ordering::Relaxed);
 }
 
-fn forget(state: &mut SiteState, cell: &ActorCell) {
-    let mut actors = state.args.actors.lock();
-    if let Some(id) = actors.by_actor.remove(&cell.get_id()) {
-        let same_actor = actors
-            .sessions
-            .get(&id)
-            .is_some_and(|s| s.actor.get_id() == cell.get_id());
-        if same_actor {
-            actors.sessions.remove(&id);
+/// A recovered session is the visitor's open session again for events without a session id
+/// (server-derived visitor ids are the visitor hash in 16 hex digits).
+fn resume_visitor(index: &SessionIndex, session: &RecoveredSession) {
+    let id = &session.state.visitor_id;
+    if id.len() == 16 {
+        if let Ok(visitor) = u64::from_str_radix(id, 16) {
+            index.resume(
+                visitor,
+                session.state.session_id.clone(),
+                session.state.last_ms,
+            );
         }
     }
 }
 
-async fn route(
-    myself: &ActorRef<SiteMsg>,
-    state: &mut SiteState,
-    event: LiveEvent,
-) -> Result<(), ActorProcessingErr> {
-    let existing = {
-        let mut actors = state.args.actors.lock();
-        actors.sessions.get_mut(&event.session_id).map(|session| {
-            session.last_activity_ms = session.last_activity_ms.max(event.received_ms);
-            session.actor.clone()
-        })
-    };
-    let event = match existing {
-        None => event,
-        Some(actor) => match actor.cast(SessionMsg::Event(Box::new(event))) {
-            Ok(()) => return Ok(()),
-            // the actor is gone (failed, or its site actor died): start the session again
-            Err(MessagingErr::SendErr(SessionMsg::Event(event))) => {
-                state.args.actors.lock().sessions.remove(&event.session_id);
-                *event
-            }
-            Err(_) => {
-                state.args.live.applied(1);
-                return Ok(());
-            }
-        },
-    };
-    let session_id = event.session_id.clone();
-    let last_activity_ms = event.received_ms;
-    let (actor, _) = Actor::spawn_linked(
+async fn route(myself: &ActorRef<SiteMsg>, state: &mut SiteState, event: LiveEvent) {
+    let activate = state.args.table.lock().accept(event, &state.args.live);
+    if let Some(activate) = activate {
+        activate_session(myself, state, activate).await;
+    }
+}
+
+async fn activate_session(myself: &ActorRef<SiteMsg>, state: &SiteState, activate: Activate) {
+    let spawned = Actor::spawn_linked(
         None,
         SessionActor,
         SessionArgs {
-            first: event,
-            site: state.args.domain.clone(),
+            state: activate.state.clone(),
             live: state.args.live.clone(),
-            ctx: state.args.ctx.clone(),
         },
         myself.get_cell(),
     )
-    .await?;
-    let mut actors = state.args.actors.lock();
-    actors.by_actor.insert(actor.get_id(), session_id.clone());
-    actors.sessions.insert(
-        session_id,
-        LiveSession {
-            actor,
-            last_activity_ms,
-        },
-    );
-    Ok(())
+    .await;
+    let mut table = state.args.table.lock();
+    match spawned {
+        Ok((actor, _)) => table.attach(activate, actor, &state.args.live),
+        Err(error) => {
+            tracing::warn!(site = %state.args.domain, error = %error, "session actor did not start; the site actor applies its events");
+            table.apply_without_actor(activate, &state.args.live);
+        }
+    }
+}
+
+fn tick(myself: &ActorRef<SiteMsg>, state: &mut SiteState) {
+    let ctx = &state.args.ctx;
+    let now = ctx.clock.now_ms();
+    state.args.live.expire(now);
+    state.args.sessions.expire(now);
+    let quiet_ms = SESSION_ACTIVE_QUIET_MS.min(ctx.session_idle_timeout_ms / 2);
+    let (quiet, idle) = {
+        let mut table = state.args.table.lock();
+        let quiet = table.take_quiet(now - quiet_ms);
+        let idle = table.take_idle(now - ctx.session_idle_timeout_ms);
+        state.ticks += 1;
+        if state.ticks % SWEEP_EVERY_TICKS == 0 {
+            table.sweep();
+        }
+        (quiet, idle)
+    };
+    for (session_id, actor) in quiet {
+        let (port, answer) = ractor::concurrency::oneshot();
+        if actor.cast(SessionMsg::Deactivate(port.into())).is_err() {
+            // gone: its supervision event folds it
+            continue;
+        }
+        let site = myself.clone();
+        let actor_id = actor.get_id();
+        tokio::spawn(async move {
+            if let Ok(session) = answer.await {
+                let _ = site.cast(SiteMsg::Deactivated {
+                    session_id,
+                    actor: actor_id,
+                    state: Box::new(session),
+                });
+            }
+        });
+    }
+    let mut closing = idle;
+    closing.append(&mut state.unwritten);
+    if !closing.is_empty() {
+        let submitted = write_rows(ctx, &state.args.domain, closing);
+        let ctx = ctx.clone();
+        let site = myself.clone();
+        tokio::spawn(async move {
+            let unwritten = finish_rows(&ctx, submitted).await;
+            if !unwritten.is_empty() {
+                let _ = site.cast(SiteMsg::Unwritten(unwritten));
+            }
+        });
+    }
+}
+
+/// Shutdown: asks every active SessionActor for its state (rebuilding it from the entry when one
+/// does not answer), then writes every session's row and waits until they are durable.
+async fn close_all(state: &mut SiteState) -> usize {
+    let live = state.args.live.clone();
+    // events still waiting for recovery are applied first, without actors
+    if let Some(waiting) = state.recovering.take() {
+        let mut table = state.args.table.lock();
+        for event in waiting {
+            if let Some(activate) = table.accept(event, &live) {
+                table.apply_without_actor(activate, &live);
+            }
+        }
+    }
+    let active = state.args.table.lock().take_quiet(i64::MAX);
+    let mut answers = JoinSet::new();
+    for (session_id, actor) in active {
+        answers.spawn(async move {
+            let answer = actor
+                .call(
+                    SessionMsg::Deactivate,
+                    Some(Duration::from_millis(DEACTIVATE_TIMEOUT_MS)),
+                )
+                .await;
+            (session_id, actor.get_id(), answer)
+        });
+    }
+    while let Some(joined) = answers.join_next().await {
+        let Ok((session_id, actor, answer)) = joined else {
+            continue;
+        };
+        let mut table = state.args.table.lock();
+        match answer {
+            Ok(ractor::rpc::CallResult::Success(session)) => {
+                if let Some(pending) = table.deactivated(&session_id, actor, session) {
+                    for event in pending {
+                        if let Some(activate) = table.accept(event, &live) {
+                            table.apply_without_actor(activate, &live);
+                        }
+                    }
+                }
+            }
+            _ => {
+                table.fold_activation(actor, &live);
+            }
+        }
+    }
+    let mut sessions = state.args.table.lock().take_all(&live);
+    sessions.append(&mut state.unwritten);
+    let count = sessions.len();
+    let submitted = write_rows(&state.args.ctx, &state.args.domain, sessions);
+    let unwritten = finish_rows(&state.args.ctx, submitted).await;
+    if !unwritten.is_empty() {
+        tracing::warn!(site = %state.args.domain, sessions = unwritten.len(), "session rows not written at shutdown; the next start rebuilds them from the events");
+    }
+    count - unwritten.len()
+}
+
+/// Rows of closed sessions submitted to the store, with the sessions they came from.
+type Submitted = Vec<(Vec<SessionState>, ecomdash_storage::AppendTicket)>;
+
+/// Submits the rows of closed sessions (in order, without waiting); await them with
+/// [`finish_rows`].
+fn write_rows(ctx: &ActorContext, site: &str, sessions: Vec<SessionState>) -> Submitted {
+    let mut submitted = Vec::new();
+    let mut sessions = sessions.into_iter().peekable();
+    while sessions.peek().is_some() {
+        let chunk: Vec<SessionState> = sessions.by_ref().take(SESSION_ROWS_PER_APPEND).collect();
+        let mut rows = RowBuf::new(Table::Sessions);
+        let mut written = Vec::with_capacity(chunk.len());
+        for session in chunk {
+            match session.push_row(site, &ctx.session_cols, &mut rows) {
+                Ok(()) => written.push(session),
+                Err(e) => {
+                    tracing::error!(error = %e, "session row does not match the schema");
+                    ctx.metrics
+                        .session_rows_failed
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        if !written.is_empty() {
+            submitted.push((written, ctx.store.append(rows)));
+        }
+    }
+    submitted
+}
+
+/// Waits for submitted rows; returns the sessions whose rows were not written (a failed append
+/// writes nothing), for the next attempt.
+async fn finish_rows(ctx: &ActorContext, submitted: Submitted) -> Vec<SessionState> {
+    let mut unwritten = Vec::new();
+    for (sessions, ticket) in submitted {
+        match ticket.await {
+            Ok(_) => {
+                ctx.metrics
+                    .sessions_closed
+                    .fetch_add(sessions.len() as u64, Ordering::Relaxed);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, rows = sessions.len(), "session rows not written; retrying on the next tick");
+                ctx.metrics
+                    .session_rows_failed
+                    .fetch_add(sessions.len() as u64, Ordering::Relaxed);
+                unwritten.extend(sessions);
+            }
+        }
+    }
+    unwritten
 }

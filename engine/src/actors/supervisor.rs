@@ -1,6 +1,6 @@
 //! Supervisor: the root actor. Spawns one SiteActor per site, linked to itself, and restarts a
-//! SiteActor that fails; the site's live figures and session index live outside the actor, so
-//! they survive the restart.
+//! SiteActor that fails; the site's live figures, session index and live sessions live outside
+//! the actor, so they survive the restart.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -8,7 +8,8 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock};
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 
-use super::site::{SessionActors, SiteActor, SiteArgs, SiteMsg};
+use super::site::{SiteActor, SiteArgs, SiteMsg};
+use super::table::SessionTable;
 use super::ActorContext;
 use crate::live::LiveStats;
 use crate::session::SessionIndex;
@@ -22,8 +23,9 @@ pub struct SiteSpec {
     pub domain: Arc<str>,
     pub live: Arc<LiveStats>,
     pub sessions: Arc<SessionIndex>,
-    /// Live sessions and their actors: a restarted SiteActor takes them over.
-    pub actors: Arc<Mutex<SessionActors>>,
+    /// The site's live sessions and their active SessionActors: a restarted SiteActor takes
+    /// them over.
+    pub actors: Arc<Mutex<SessionTable>>,
     pub slot: SiteActorSlot,
 }
 
@@ -50,7 +52,7 @@ impl Supervisor {
                 domain: spec.domain.clone(),
                 live: spec.live.clone(),
                 sessions: spec.sessions.clone(),
-                actors: spec.actors.clone(),
+                table: spec.actors.clone(),
                 ctx: state.ctx.clone(),
             },
             myself.get_cell(),
