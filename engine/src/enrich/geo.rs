@@ -22,7 +22,7 @@ use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use dashmap::DashMap;
@@ -72,6 +72,8 @@ pub struct GeoDb {
     address_key: RandomState,
     addresses: BoundedCache<Option<Arc<GeoInfo>>>,
     records: BoundedCache<Arc<GeoInfo>>,
+    /// Failed lookups (a damaged region of the file); logged at powers of two, not per event.
+    failures: AtomicU64,
 }
 
 impl std::fmt::Debug for GeoDb {
@@ -137,6 +139,7 @@ impl GeoDb {
             address_key: RandomState::new(),
             addresses: BoundedCache::new(GEO_ADDRESS_CACHE_CAPACITY),
             records: BoundedCache::new(GEO_RECORD_CACHE_CAPACITY),
+            failures: AtomicU64::new(0),
         };
         // a broken tree or data section shows up on the first lookups, so fail at startup instead
         for probe in [
@@ -172,7 +175,10 @@ impl GeoDb {
         let info = match self.lookup_record_cached(ip) {
             Ok(info) => info,
             Err(e) => {
-                tracing::warn!(error = %e, path = %self.path.display(), "geoip lookup failed");
+                let failures = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
+                if failures.is_power_of_two() {
+                    tracing::warn!(error = %e, path = %self.path.display(), failures, "geoip lookup failed");
+                }
                 None
             }
         };
