@@ -1,8 +1,11 @@
 //! Column-batch helpers shared by the memtable, flush, compaction and erasure: builders that
 //! intern strings, concatenation, row filtering and projection.
 
-use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::sync::Arc;
+
+use hashbrown::HashTable;
+use rustc_hash::FxBuildHasher;
 
 use crate::column::{ColumnBatch, ColumnVec, StrDict};
 use crate::row::Value;
@@ -28,7 +31,9 @@ pub(crate) enum ColumnBuilder {
     },
     Str {
         dict: StrDict,
-        index: HashMap<String, u32>,
+        /// Codes of `dict`, hashed by their string: a lookup hashes the value once (Fx) and
+        /// compares against the dictionary's bytes, so no string is stored twice.
+        index: HashTable<u32>,
         codes: Vec<u32>,
         validity: Vec<bool>,
         nulls: usize,
@@ -55,7 +60,7 @@ impl ColumnBuilder {
             },
             ColumnType::Str => ColumnBuilder::Str {
                 dict: StrDict::new(),
-                index: HashMap::new(),
+                index: HashTable::new(),
                 codes: Vec::new(),
                 validity: Vec::new(),
                 nulls: 0,
@@ -113,19 +118,19 @@ impl ColumnBuilder {
                 let Value::Str(s) = value else {
                     return push_plain(codes, validity, nulls, None) + 4;
                 };
-                let mut added = 5;
-                let code = match index.get(s) {
-                    Some(&code) => code,
-                    None => {
-                        added += 2 * s.len() + 48;
-                        let code = dict.push(s);
-                        index.insert(s.to_string(), code);
-                        code
+                // Many columns repeat the previous row's value (site, hostname, type, device):
+                // one compare instead of a hash lookup.
+                if let (Some(&last), Some(true)) = (codes.last(), validity.last()) {
+                    if dict.get(last) == s {
+                        codes.push(last);
+                        validity.push(true);
+                        return 5;
                     }
-                };
+                }
+                let (code, added) = intern(dict, index, s);
                 codes.push(code);
                 validity.push(true);
-                added
+                added + 5
             }
         }
     }
@@ -218,6 +223,18 @@ impl ColumnBuilder {
     }
 }
 
+/// The code of `s` in `dict`, pushing it if new; also returns the heap bytes added (the string,
+/// its offset and its hash-table slot).
+fn intern(dict: &mut StrDict, index: &mut HashTable<u32>, s: &str) -> (u32, usize) {
+    let hash = FxBuildHasher.hash_one(s);
+    if let Some(&code) = index.find(hash, |&c| dict.get(c) == s) {
+        return (code, 0);
+    }
+    let code = dict.push(s);
+    index.insert_unique(hash, code, |&c| FxBuildHasher.hash_one(dict.get(c)));
+    (code, s.len() + 16)
+}
+
 fn push_plain<T: Default>(
     values: &mut Vec<T>,
     validity: &mut Vec<bool>,
@@ -247,26 +264,119 @@ fn type_of(column: &ColumnVec) -> ColumnType {
     }
 }
 
-/// Concatenates batches that carry the same columns in the same order, re-interning strings.
-/// Returns `None` when `batches` is empty.
+/// Concatenates batches that carry the same columns in the same order. Numbers and flags are
+/// copied slice by slice; strings are re-interned once per distinct source dictionary entry and
+/// rows only remap codes, so the cost per row is a copy, not a hash. Returns `None` when
+/// `batches` is empty.
 pub(crate) fn concat(batches: &[&ColumnBatch]) -> Option<ColumnBatch> {
     let first = batches.first()?;
+    let row_count: usize = batches.iter().map(|b| b.row_count).sum();
     let mut columns = Vec::with_capacity(first.columns.len());
-    for (pos, column) in first.columns.iter().enumerate() {
-        let mut builder = ColumnBuilder::new(type_of(column));
-        for batch in batches {
-            let source = &batch.columns[pos];
-            for row in 0..batch.row_count {
-                builder.push(source.value(row));
-            }
-        }
-        columns.push(builder.finish());
+    for pos in 0..first.columns.len() {
+        let parts: Vec<&ColumnVec> = batches.iter().map(|b| &b.columns[pos]).collect();
+        columns.push(concat_column(&parts, row_count));
     }
     Some(ColumnBatch {
         column_indexes: first.column_indexes.clone(),
         columns,
-        row_count: batches.iter().map(|b| b.row_count).sum(),
+        row_count,
     })
+}
+
+/// The validity masks of `parts` end to end, or `None` when no part has a null.
+fn concat_validity(parts: &[&ColumnVec], rows: usize) -> Option<Vec<bool>> {
+    if parts.iter().all(|p| p.validity().is_none()) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(rows);
+    for part in parts {
+        match part.validity() {
+            Some(v) => out.extend_from_slice(v),
+            None => out.resize(out.len() + part.len(), true),
+        }
+    }
+    Some(out)
+}
+
+fn concat_column(parts: &[&ColumnVec], rows: usize) -> ColumnVec {
+    let validity = concat_validity(parts, rows);
+    match parts[0] {
+        ColumnVec::Int { .. } => {
+            let mut values = Vec::with_capacity(rows);
+            for part in parts {
+                if let ColumnVec::Int { values: v, .. } = part {
+                    values.extend_from_slice(v);
+                } else {
+                    values.resize(values.len() + part.len(), 0);
+                }
+            }
+            ColumnVec::Int { values, validity }
+        }
+        ColumnVec::Float { .. } => {
+            let mut values = Vec::with_capacity(rows);
+            for part in parts {
+                if let ColumnVec::Float { values: v, .. } = part {
+                    values.extend_from_slice(v);
+                } else {
+                    values.resize(values.len() + part.len(), 0.0);
+                }
+            }
+            ColumnVec::Float { values, validity }
+        }
+        ColumnVec::Bool { .. } => {
+            let mut values = Vec::with_capacity(rows);
+            for part in parts {
+                if let ColumnVec::Bool { values: v, .. } = part {
+                    values.extend_from_slice(v);
+                } else {
+                    values.resize(values.len() + part.len(), false);
+                }
+            }
+            ColumnVec::Bool { values, validity }
+        }
+        ColumnVec::Str { .. } => {
+            let mut dict = StrDict::new();
+            let mut index = HashTable::new();
+            let mut codes = Vec::with_capacity(rows);
+            for part in parts {
+                let ColumnVec::Str {
+                    dict: source,
+                    codes: source_codes,
+                    validity: source_validity,
+                } = part
+                else {
+                    codes.resize(codes.len() + part.len(), 0);
+                    continue;
+                };
+                // Only entries some present row uses are interned (a filtered batch may keep
+                // its whole source dictionary).
+                let mut remap = vec![u32::MAX; source.len()];
+                for (row, &code) in source_codes.iter().enumerate() {
+                    if source_validity.as_ref().is_some_and(|v| !v[row]) {
+                        codes.push(0);
+                        continue;
+                    }
+                    let Some(slot) = remap.get_mut(code as usize) else {
+                        // A code outside its dictionary is a producer bug (decoders and builders
+                        // rule it out); keep it invalid, so the segment writer rejects the batch
+                        // instead of storing another string.
+                        debug_assert!(false, "code {code} outside its dictionary");
+                        codes.push(u32::MAX);
+                        continue;
+                    };
+                    if *slot == u32::MAX {
+                        *slot = intern(&mut dict, &mut index, source.get(code)).0;
+                    }
+                    codes.push(*slot);
+                }
+            }
+            ColumnVec::Str {
+                dict: Arc::new(dict),
+                codes,
+                validity,
+            }
+        }
+    }
 }
 
 /// The rows of `batch` whose `keep` flag is set.

@@ -6,26 +6,26 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::sync::Arc;
 
-use crossbeam_channel::Receiver;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
 use tracing::{debug, info, warn};
 
 use crate::batch::concat;
+use crate::column::ColumnVec;
+use crate::dedup::event_id_column;
 use crate::error::StoreError;
 use crate::flush::entry_from;
 use crate::schema::Table;
 use crate::segment::{write_segment, Segment};
 use crate::store::{LiveSegment, Shared};
+use crate::writer::now_us;
 
 /// Pending compaction requests: one queued "run" is enough, later pokes are dropped.
 pub const COMPACT_QUEUE_CAPACITY: usize = 1;
-/// Most rows merged into one output segment. Inputs are decoded whole in memory while merging
-/// (a few hundred bytes per row), so this bounds compaction's transient memory: at 4M rows the
-/// peak reached gigabytes and grew with the partition.
-pub const COMPACTION_MAX_ROWS: u64 = 500_000;
-/// A segment with at least this many rows is done: it is never pulled into a merge again, so a
-/// merged segment is not rewritten with every new small one (work and memory grew with the
-/// partition's total rows before).
-pub const COMPACTION_DONE_ROWS: u64 = COMPACTION_MAX_ROWS / 2;
+/// Without pokes (no flushes), the compactor still wakes this often, so `event_id` values
+/// expire on an idle store too.
+const IDLE_RUN_INTERVAL: Duration = Duration::from_secs(60);
 
 pub(crate) enum CompactMsg {
     Run,
@@ -42,12 +42,21 @@ pub struct CompactionReport {
     pub rows: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// Segments rewritten without their expired `event_id` values (see
+    /// [`crate::StoreConfig::event_id_ttl_ms`]).
+    pub event_id_expired_segments: usize,
 }
 
 pub(crate) fn run_compactor(shared: Arc<Shared>, rx: Receiver<CompactMsg>) {
-    while let Ok(CompactMsg::Run) = rx.recv() {
+    loop {
+        match rx.recv_timeout(IDLE_RUN_INTERVAL) {
+            Ok(CompactMsg::Run) | Err(RecvTimeoutError::Timeout) => {}
+            Ok(CompactMsg::Shutdown) | Err(RecvTimeoutError::Disconnected) => return,
+        }
         match compact(&shared, shared.config.compaction_min_segments) {
-            Ok(report) if report.partitions > 0 => debug!(?report, "background compaction"),
+            Ok(report) if report.partitions > 0 || report.event_id_expired_segments > 0 => {
+                debug!(?report, "background compaction")
+            }
             Ok(_) => {}
             Err(error) => warn!(%error, "background compaction failed"),
         }
@@ -55,16 +64,29 @@ pub(crate) fn run_compactor(shared: Arc<Shared>, rx: Receiver<CompactMsg>) {
 }
 
 /// Merges, in every partition with at least `min_segments` small segments, the oldest small
-/// segments (up to [`COMPACTION_MAX_ROWS`] rows) into one.
+/// segments (up to `compaction_max_rows` rows) into one; then drops expired `event_id` values
+/// from the segments that still hold them.
 pub(crate) fn compact(
     shared: &Shared,
     min_segments: usize,
 ) -> Result<CompactionReport, StoreError> {
     let _maintenance = shared.maintenance.lock();
+    let mut report = merge(shared, min_segments)?;
+    report.event_id_expired_segments = crate::ttl::expire_event_ids(shared, now_us())?;
+    Ok(report)
+}
+
+/// The merge part of [`compact`]; the caller holds the maintenance lock.
+fn merge(shared: &Shared, min_segments: usize) -> Result<CompactionReport, StoreError> {
+    let max_rows = shared.config.compaction_max_rows;
+    // A segment with at least this many rows is done: it is never pulled into a merge again,
+    // so a merged segment is not rewritten with every new small one (work and memory grew with
+    // the partition's total rows before).
+    let done_rows = (max_rows / 2).max(2);
     let small = shared.config.compaction_small_segment_bytes;
     let mut groups: BTreeMap<(Table, String, i32), Vec<Arc<LiveSegment>>> = BTreeMap::new();
     for seg in shared.state.lock().segments.iter() {
-        if seg.entry.file_bytes < small && seg.entry.row_count < COMPACTION_DONE_ROWS {
+        if seg.entry.file_bytes < small && seg.entry.row_count < done_rows {
             groups
                 .entry((seg.table, seg.entry.site.clone(), seg.entry.day))
                 .or_default()
@@ -80,7 +102,7 @@ pub(crate) fn compact(
         let mut rows = 0;
         let mut inputs = Vec::new();
         for seg in group {
-            if inputs.len() >= 2 && rows + seg.entry.row_count > COMPACTION_MAX_ROWS {
+            if inputs.len() >= 2 && rows + seg.entry.row_count > max_rows {
                 break;
             }
             rows += seg.entry.row_count;
@@ -98,19 +120,24 @@ pub(crate) fn compact(
         // the decoded inputs are not needed once concatenated: free them before encoding
         drop(refs);
         drop(batches);
-        let Some(merged) = merged else {
+        let Some(mut merged) = merged else {
             continue;
         };
+        let created_us = inputs.iter().map(|s| s.entry.created_us).max().unwrap_or(0);
+        if table == Table::Events
+            && crate::ttl::event_id_cutoff(shared, now_us()).is_some_and(|c| created_us < c)
+        {
+            // Every input's event ids expired: the output is written without them.
+            if let Some(id_col) = event_id_column(table.schema()) {
+                merged.columns[id_col] = all_null_str(merged.row_count);
+            }
+        }
         let name = shared.alloc_segment_name();
         let path = shared.segment_path(&name);
         let meta = write_segment(&shared.segments_dir, &name, table, &site, day, &merged)?;
         let output = match Segment::open(&path) {
             Ok(segment) => Arc::new(LiveSegment {
-                entry: entry_from(
-                    &name,
-                    &meta,
-                    inputs.iter().map(|s| s.entry.created_us).max().unwrap_or(0),
-                ),
+                entry: entry_from(&name, &meta, created_us),
                 table,
                 segment,
             }),
@@ -145,6 +172,14 @@ pub(crate) fn compact(
         info!(?report, "compaction done");
     }
     Ok(report)
+}
+
+fn all_null_str(rows: usize) -> ColumnVec {
+    ColumnVec::Str {
+        dict: Arc::new(crate::column::StrDict::new()),
+        codes: vec![0; rows],
+        validity: (rows > 0).then(|| vec![false; rows]),
+    }
 }
 
 /// Deletes the files of segments no longer in the manifest. Open snapshots keep reading them

@@ -41,6 +41,18 @@ pub struct StoreConfig {
     /// Background compaction of a partition starts when it has this many small segments
     /// ([`crate::Store::compact`] merges any partition with two or more).
     pub compaction_min_segments: usize,
+    /// Most rows merged into one segment by one compaction. Inputs are decoded whole while they
+    /// are merged, so this bounds compaction's transient memory (a few hundred bytes per row),
+    /// whatever the size of the partition; a segment of half this size or more is never merged
+    /// again.
+    pub compaction_max_rows: u64,
+    /// How long the `event_id` values of `events` rows stay stored, counted from the arrival of
+    /// the newest row of their segment: afterwards compaction rewrites the segment without them
+    /// (the column reads as null), since they only serve the dedup window and would otherwise
+    /// be the largest column (a random UUID is ~18 of ~32 bytes per stored event). The
+    /// effective time is never shorter than `dedup_window_ms`, so `Some(0)` (the default) keeps
+    /// them exactly as long as deduplication can need them; `None` keeps them forever.
+    pub event_id_ttl_ms: Option<u64>,
 }
 
 impl Default for StoreConfig {
@@ -53,6 +65,8 @@ impl Default for StoreConfig {
             wal_file_max_bytes: 64 << 20,
             compaction_small_segment_bytes: 16 << 20,
             compaction_min_segments: 4,
+            compaction_max_rows: 500_000,
+            event_id_ttl_ms: Some(0),
         }
     }
 }
@@ -77,7 +91,19 @@ impl StoreConfig {
         if self.compaction_min_segments < 2 {
             return fail("compaction_min_segments must be at least 2");
         }
+        if self.compaction_max_rows < 2 {
+            return fail("compaction_max_rows must be at least 2");
+        }
         Ok(())
+    }
+
+    /// How long after arrival `event_id` values stay in segments (`None`: forever); see
+    /// [`StoreConfig::event_id_ttl_ms`].
+    pub fn event_id_keep_us(&self) -> Option<i64> {
+        self.event_id_ttl_ms.map(|ttl| {
+            let ms = ttl.max(self.dedup_window_ms);
+            i64::try_from(ms.saturating_mul(1000)).unwrap_or(i64::MAX)
+        })
     }
 }
 

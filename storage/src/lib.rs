@@ -13,8 +13,8 @@
 //! - [`wal`], [`manifest`]: the write-ahead log and the manifest (docs/format-wal-manifest.md);
 //! - `memtable.rs`, `dedup.rs`: rows not yet in segments and the idempotency window;
 //! - [`Snapshot`] (`snapshot.rs`): consistent views and the scan API;
-//! - `compaction.rs`, `retention.rs`, `scrub.rs`: segment merging, retention, erasure and
-//!   checksum scrubbing;
+//! - `compaction.rs`, `ttl.rs`, `retention.rs`, `scrub.rs`: segment merging, the `event_id`
+//!   column TTL, retention, erasure and checksum scrubbing;
 //! - [`failpoints`]: fault injection behind the `failpoints` feature.
 
 mod batch;
@@ -37,6 +37,7 @@ mod scrub;
 pub mod segment;
 mod snapshot;
 mod store;
+mod ttl;
 pub mod wal;
 mod writer;
 
@@ -50,8 +51,8 @@ pub use row::{RowBuf, RowError, RowReader, Value};
 pub use schema::{ColumnDef, ColumnType, Schema, Table};
 pub use scrub::ScrubReport;
 pub use segment::{
-    write_segment, write_segment_with, Segment, SegmentError, SegmentMeta, SortOrder, WriteOptions,
-    Zone,
+    rewrite_with_null_columns, write_segment, write_segment_with, Segment, SegmentError,
+    SegmentMeta, SortOrder, WriteOptions, Zone,
 };
 pub use snapshot::{ScanPlan, ScanRequest, ScanUnit, Snapshot};
 pub use store::{AppendReceipt, AppendTicket, Store, StoreStats, APPEND_QUEUE_CAPACITY};

@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+use rustc_hash::FxHashMap;
+
 use crate::batch::{int_min_max, ColumnBuilder};
 use crate::column::ColumnBatch;
 use crate::row::{RowBuf, RowError, Value};
@@ -125,7 +127,7 @@ fn new_builders(table: Table) -> Vec<ColumnBuilder> {
 #[derive(Default)]
 pub struct Memtable {
     /// (table, day) → site → rows; nested so lookups by `&str` need no allocation.
-    partitions: HashMap<(Table, i32), HashMap<String, PartitionBuf>>,
+    partitions: FxHashMap<(Table, i32), FxHashMap<String, PartitionBuf>>,
     rows: usize,
     bytes: usize,
     /// When the first row arrived, for the age trigger.
@@ -152,12 +154,15 @@ impl Memtable {
         self.first_row_at
     }
 
-    /// Decodes `rows` (WAL record `lsn`) into the partition builders.
+    /// Decodes `rows` (WAL record `lsn`) into the partition builders. Consecutive rows of one
+    /// partition (the common case: a batch from one site on one day) look the partition up once.
     pub fn insert(&mut self, lsn: u64, rows: &RowBuf) -> Result<(), RowError> {
         let table = rows.table();
         let schema = table.schema();
         let mut reader = rows.reader();
         let mut values = Vec::with_capacity(schema.len());
+        let mut current: Option<(i32, &mut PartitionBuf)> = None;
+        let mut current_site = String::new();
         while reader.next_row(&mut values)? {
             let site = match values[schema.site_column] {
                 Value::Str(s) => s,
@@ -167,11 +172,17 @@ impl Memtable {
                 Value::Int(ts) => day_of(ts),
                 _ => 0,
             };
-            let by_site = self.partitions.entry((table, day)).or_default();
-            if !by_site.contains_key(site) {
-                by_site.insert(site.to_string(), PartitionBuf::new(table));
+            let same = matches!(&current, Some((d, _)) if *d == day) && current_site == site;
+            if !same {
+                let by_site = self.partitions.entry((table, day)).or_default();
+                if !by_site.contains_key(site) {
+                    by_site.insert(site.to_string(), PartitionBuf::new(table));
+                }
+                current = by_site.get_mut(site).map(|part| (day, part));
+                current_site.clear();
+                current_site.push_str(site);
             }
-            let Some(part) = by_site.get_mut(site) else {
+            let Some((_, part)) = current.as_mut() else {
                 continue;
             };
             let mut added = 0;
@@ -185,7 +196,7 @@ impl Memtable {
             if part.rows >= MEMTABLE_BATCH_ROWS {
                 let key = PartitionKey {
                     table,
-                    site: site.to_string(),
+                    site: current_site.clone(),
                     day,
                 };
                 part.seal(&key);

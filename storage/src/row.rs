@@ -148,6 +148,16 @@ impl RowBuf {
     pub fn reader(&self) -> RowReader<'_> {
         RowReader::new(self.table, &self.bytes)
     }
+
+    /// A buffer of `row_count` rows whose bytes are whole rows taken from valid buffers of the
+    /// same table (so nothing needs checking again).
+    pub(crate) fn from_valid_rows(table: Table, row_count: usize, bytes: Vec<u8>) -> RowBuf {
+        RowBuf {
+            table,
+            row_count,
+            bytes,
+        }
+    }
 }
 
 fn value_type_name(value: &Value<'_>) -> &'static str {
@@ -243,6 +253,70 @@ impl<'a> RowReader<'a> {
             out.push(self.value(def.ty)?);
         }
         Ok(true)
+    }
+
+    /// Byte offset of the next row.
+    pub(crate) fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// Moves past the next row, decoding only columns `a` and `b` (`Ok(None)` at the end). The
+    /// other values are skipped by their lengths: their strings are not checked for UTF-8 here,
+    /// which the full decode into the memtable does.
+    pub(crate) fn next_row_pick(
+        &mut self,
+        a: usize,
+        b: usize,
+    ) -> Result<Option<(Value<'a>, Value<'a>)>, RowError> {
+        if self.pos == self.bytes.len() {
+            return Ok(None);
+        }
+        let (mut va, mut vb) = (Value::Null, Value::Null);
+        for (i, def) in self.schema.columns.iter().enumerate() {
+            if i == a {
+                va = self.value(def.ty)?;
+            } else if i == b {
+                vb = self.value(def.ty)?;
+            } else {
+                self.skip(def.ty)?;
+            }
+        }
+        Ok(Some((va, vb)))
+    }
+
+    fn skip(&mut self, ty: ColumnType) -> Result<(), RowError> {
+        let tag = *self
+            .bytes
+            .get(self.pos)
+            .ok_or_else(|| self.malformed("truncated value tag"))?;
+        self.pos += 1;
+        match (tag, ty) {
+            (0, _) | (1 | 2, ColumnType::Bool) => Ok(()),
+            (1, ColumnType::Int | ColumnType::Timestamp) => {
+                get_varint(self.bytes, &mut self.pos)
+                    .ok_or_else(|| self.malformed("bad varint"))?;
+                Ok(())
+            }
+            (1, ColumnType::Float) => {
+                if self.bytes.len() - self.pos < 8 {
+                    return Err(self.malformed("truncated float"));
+                }
+                self.pos += 8;
+                Ok(())
+            }
+            (1, ColumnType::Str) => {
+                let len = get_varint(self.bytes, &mut self.pos)
+                    .ok_or_else(|| self.malformed("bad string length"))?;
+                let end = usize::try_from(len)
+                    .ok()
+                    .and_then(|len| self.pos.checked_add(len))
+                    .filter(|&end| end <= self.bytes.len())
+                    .ok_or_else(|| self.malformed("truncated string"))?;
+                self.pos = end;
+                Ok(())
+            }
+            _ => Err(self.malformed("invalid value tag")),
+        }
     }
 
     fn malformed(&self, reason: &'static str) -> RowError {

@@ -35,6 +35,9 @@ fn config() -> StoreConfig {
         wal_file_max_bytes: 8 << 10,
         compaction_small_segment_bytes: 1 << 20,
         compaction_min_segments: 3,
+        // Tests compare every row's event_id, so it must not expire.
+        event_id_ttl_ms: None,
+        ..StoreConfig::default()
     }
 }
 

@@ -80,6 +80,8 @@ fn duplicate_event_ids_are_stored_once_also_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
     let config = StoreConfig {
         dedup_window_ms: 3_600_000,
+        // The default column TTL: event ids stay as long as the window needs them.
+        event_id_ttl_ms: Some(0),
         ..small_config()
     };
     let store = Store::open(dir.path(), config.clone()).unwrap();
@@ -98,6 +100,8 @@ fn duplicate_event_ids_are_stored_once_also_across_restarts() {
     drop(store);
     // Rebuilt from segments (e*) and the WAL (w*).
     let store = Store::open(dir.path(), config).unwrap();
+    let report = store.compact().unwrap();
+    assert_eq!(report.event_id_expired_segments, 0, "within the window");
     let retry = [
         a[3].clone(),
         Ev::new("a.com", "w1", 0, "v"),

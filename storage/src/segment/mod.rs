@@ -11,6 +11,7 @@ mod decode;
 mod encode;
 pub mod format;
 mod reader;
+mod rewrite;
 mod writer;
 
 use std::io;
@@ -19,6 +20,7 @@ use std::path::PathBuf;
 use thiserror::Error;
 
 pub use reader::Segment;
+pub use rewrite::rewrite_with_null_columns;
 pub use writer::{write_segment, write_segment_with, SortOrder, WriteOptions};
 
 use crate::schema::Table;

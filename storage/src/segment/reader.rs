@@ -234,6 +234,42 @@ impl Segment {
         Ok(batch)
     }
 
+    /// Whether schema column `column` holds no value at all (every chunk all null, or the
+    /// segment lacks the column). Reads only the footer.
+    pub fn column_is_all_null(&self, column: usize) -> bool {
+        match self.column_map.get(column).copied().flatten() {
+            None => true,
+            Some(seg_col) => self
+                .footer
+                .chunks
+                .iter()
+                .all(|c| c.columns[seg_col].null_count == c.rows as u64),
+        }
+    }
+
+    pub(super) fn footer(&self) -> &Footer {
+        &self.footer
+    }
+
+    pub(super) fn schema(&self) -> &'static Schema {
+        self.schema
+    }
+
+    /// Index of schema column `column` in the segment's own column list.
+    pub(super) fn segment_column(&self, column: usize) -> Option<usize> {
+        self.column_map.get(column).copied().flatten()
+    }
+
+    /// The stored (possibly compressed) bytes of a block, after checking its checksum.
+    pub(super) fn stored_block(&self, block: &BlockRef) -> Result<&[u8], SegmentError> {
+        let start = block.offset as usize;
+        let stored = &self.map[start..start + block.stored_len as usize];
+        if crc32c::crc32c(stored) != block.crc {
+            return Err(self.corrupt(block.offset, "checksum mismatch".into()));
+        }
+        Ok(stored)
+    }
+
     fn check_column(&self, column: usize) -> Result<(), SegmentError> {
         if column >= self.schema.len() {
             return Err(SegmentError::OutOfRange {

@@ -100,13 +100,24 @@ pub fn write_segment_with(
 ) -> Result<SegmentMeta, SegmentError> {
     let schema = table.schema();
     validate(schema, batch)?;
+    write_atomically(dir, file_name, |tmp_path| {
+        write_file(tmp_path, schema, site, day, batch, options)
+    })
+}
+
+/// Runs `write` on `dir/<file_name>.tmp`, then renames it to `dir/file_name` and fsyncs `dir`.
+/// `write` must fsync the file. On failure the temp file is removed (best effort: the store
+/// deletes leftovers on open anyway).
+pub(super) fn write_atomically(
+    dir: &Path,
+    file_name: &str,
+    write: impl FnOnce(&Path) -> Result<SegmentMeta, SegmentError>,
+) -> Result<SegmentMeta, SegmentError> {
     let tmp_path = dir.join(format!("{file_name}.tmp"));
     let final_path = dir.join(file_name);
-    let result = write_file(&tmp_path, schema, site, day, batch, options);
-    let meta = match result {
+    let meta = match write(&tmp_path) {
         Ok(meta) => meta,
         Err(err) => {
-            // Best effort: the temp file is garbage either way and the store removes leftovers.
             let _ = fs::remove_file(&tmp_path);
             return Err(err);
         }
@@ -118,7 +129,7 @@ pub fn write_segment_with(
     Ok(meta)
 }
 
-fn io_error(path: &Path) -> impl FnOnce(io::Error) -> SegmentError + '_ {
+pub(super) fn io_error(path: &Path) -> impl FnOnce(io::Error) -> SegmentError + '_ {
     move |source| SegmentError::Io {
         path: path.to_path_buf(),
         source,
@@ -192,21 +203,7 @@ fn write_file(
     let order = row_order(schema, batch, options.sort, &str_columns);
     let (min_ts, max_ts) = time_range(&batch.columns[schema.time_column]);
 
-    let file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(path)
-        .map_err(io_error(path))?;
-    let mut out = BlockWriter {
-        file: BufWriter::with_capacity(1 << 20, file),
-        path: path.to_path_buf(),
-        offset: 0,
-        compressor: zstd::bulk::Compressor::new(options.zstd_level).map_err(io_error(path))?,
-    };
-    let mut header = MAGIC.to_vec();
-    header.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    out.write_raw(&header)?;
+    let mut out = BlockWriter::create(path, options.zstd_level)?;
 
     let mut dicts = Vec::with_capacity(schema.len());
     let mut payload = Vec::new();
@@ -277,26 +274,7 @@ fn write_file(
         dicts,
         chunks,
     };
-    let mut footer_bytes = Vec::new();
-    footer.encode(&mut footer_bytes);
-    let footer_len = u32::try_from(footer_bytes.len())
-        .map_err(|_| invalid(schema.table, "footer larger than 4 GiB".into()))?;
-    let mut trailer = Vec::with_capacity(20);
-    trailer.extend_from_slice(&footer_len.to_le_bytes());
-    let mut crc = crc32c::crc32c(&footer_bytes);
-    crc = crc32c::crc32c_append(crc, &footer_len.to_le_bytes());
-    crc = crc32c::crc32c_append(crc, &FORMAT_VERSION.to_le_bytes());
-    trailer.extend_from_slice(&crc.to_le_bytes());
-    trailer.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    trailer.extend_from_slice(&MAGIC);
-    out.write_raw(&footer_bytes)?;
-    out.write_raw(&trailer)?;
-    let file_bytes = out.offset;
-    let file = out.file.into_inner().map_err(|e| SegmentError::Io {
-        path: path.to_path_buf(),
-        source: e.into_error(),
-    })?;
-    file.sync_all().map_err(io_error(path))?;
+    let file_bytes = out.finish(&footer)?;
     Ok(SegmentMeta {
         table: schema.table,
         site: site.to_owned(),
@@ -308,7 +286,8 @@ fn write_file(
     })
 }
 
-struct BlockWriter {
+/// Appends blocks to a new segment file, tracking offsets, and ends it with footer and trailer.
+pub(super) struct BlockWriter {
     file: BufWriter<File>,
     path: PathBuf,
     offset: u64,
@@ -316,6 +295,65 @@ struct BlockWriter {
 }
 
 impl BlockWriter {
+    /// Creates (truncates) `path` and writes the header.
+    pub(super) fn create(path: &Path, zstd_level: i32) -> Result<BlockWriter, SegmentError> {
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+            .map_err(io_error(path))?;
+        let mut out = BlockWriter {
+            file: BufWriter::with_capacity(1 << 20, file),
+            path: path.to_path_buf(),
+            offset: 0,
+            compressor: zstd::bulk::Compressor::new(zstd_level).map_err(io_error(path))?,
+        };
+        let mut header = MAGIC.to_vec();
+        header.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.write_raw(&header)?;
+        Ok(out)
+    }
+
+    /// Writes footer and trailer, fsyncs, and returns the file's length.
+    pub(super) fn finish(mut self, footer: &Footer) -> Result<u64, SegmentError> {
+        let mut footer_bytes = Vec::new();
+        footer.encode(&mut footer_bytes);
+        let footer_len = u32::try_from(footer_bytes.len())
+            .map_err(|_| invalid(footer.table, "footer larger than 4 GiB".into()))?;
+        let mut trailer = Vec::with_capacity(20);
+        trailer.extend_from_slice(&footer_len.to_le_bytes());
+        let mut crc = crc32c::crc32c(&footer_bytes);
+        crc = crc32c::crc32c_append(crc, &footer_len.to_le_bytes());
+        crc = crc32c::crc32c_append(crc, &FORMAT_VERSION.to_le_bytes());
+        trailer.extend_from_slice(&crc.to_le_bytes());
+        trailer.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        trailer.extend_from_slice(&MAGIC);
+        self.write_raw(&footer_bytes)?;
+        self.write_raw(&trailer)?;
+        let file_bytes = self.offset;
+        let file = self.file.into_inner().map_err(|e| SegmentError::Io {
+            path: self.path.clone(),
+            source: e.into_error(),
+        })?;
+        file.sync_all().map_err(io_error(&self.path))?;
+        Ok(file_bytes)
+    }
+
+    /// Appends an already stored block (bytes and checksum unchanged) at the current offset.
+    pub(super) fn copy_block(
+        &mut self,
+        stored: &[u8],
+        block: &BlockRef,
+    ) -> Result<BlockRef, SegmentError> {
+        let copied = BlockRef {
+            offset: self.offset,
+            ..*block
+        };
+        self.write_raw(stored)?;
+        Ok(copied)
+    }
+
     fn write_raw(&mut self, bytes: &[u8]) -> Result<(), SegmentError> {
         self.file.write_all(bytes).map_err(io_error(&self.path))?;
         self.offset += bytes.len() as u64;
@@ -323,13 +361,13 @@ impl BlockWriter {
     }
 
     /// Compresses `payload` (kept raw when zstd does not shrink it) and appends it as a block.
-    fn write_block(&mut self, payload: &[u8]) -> Result<BlockRef, SegmentError> {
+    pub(super) fn write_block(&mut self, payload: &[u8]) -> Result<BlockRef, SegmentError> {
         self.write_smaller_block(payload, None)
     }
 
     /// Like [`BlockWriter::write_block`] for the smaller (after compression) of two equivalent
     /// payloads.
-    fn write_smaller_block(
+    pub(super) fn write_smaller_block(
         &mut self,
         payload: &[u8],
         alternative: Option<&[u8]>,

@@ -68,6 +68,9 @@ pub fn small_config() -> StoreConfig {
         wal_file_max_bytes: 16 << 10,
         compaction_small_segment_bytes: 1 << 20,
         compaction_min_segments: 3,
+        // Tests compare every row's event_id, so it must not expire.
+        event_id_ttl_ms: None,
+        ..StoreConfig::default()
     }
 }
 
