@@ -14,4 +14,4 @@ export const uuid = () => crypto.getRandomValues(new Uint32Array(4)).join('_')
  * `name` defaults to `type`.
  */
 export const buildEvent = (type, fields, context) =>
-  clean({ type, name: type, event_id: uuid(), ...context, ...fields })
+  clean({ type, event_id: uuid(), ...context, ...fields })

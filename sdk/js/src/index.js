@@ -6,8 +6,6 @@ import { selector } from './selector.js'
 import { buildEvent, uuid } from './event.js'
 import { createQueue } from './queue.js'
 
-const W = window
-const D = document
 const N = navigator
 const now = Date.now
 // Wraps a function so that it never throws.
@@ -21,15 +19,18 @@ const guard =
 // Listeners capture, so a page that stops propagation still has its clicks counted. Resource
 // load errors reach a capturing window listener too: the error listener skips them (no message).
 const on = (target, type, f) => target.addEventListener(type, guard(f), 1)
-// The one localStorage key, `ecomdash`: "0" once the visitor opted out, else the visitor id
-// (balanced and off privacy modes only). Access throws in sandboxed frames, hence the guard.
+// The localStorage key `ecomdash`: "0" once the visitor opted out, else the visitor id (balanced
+// and off privacy modes only). Access throws in sandboxed frames, hence the guard.
 // A truthy value sets, 0 or false removes, no value reads.
 const store = guard(v =>
   v ? (localStorage.ecomdash = v) : v == 0 ? delete localStorage.ecomdash : localStorage.ecomdash
 )
+// The SPA page key: a new path or fragment is a new page; a new query string alone is not (as in
+// Plausible: routers rewrite it for filters and state).
+const pageKey = () => location.pathname + location.hash
 
 guard(() => {
-  const script = D.currentScript
+  const script = document.currentScript
   const { apiKey, apiUrl, privacy, autoTrack } = script.dataset
   const endpoint = (apiUrl || new URL('/api/v1/analytics', script.src)) + '/track/batch'
   const auto = autoTrack != 'false'
@@ -39,24 +40,32 @@ guard(() => {
   let visitorId
   let userId
   let current // URL of the page being viewed
-  let seen // the real location of the last automatic pageview: a virtual page(url) is no navigation
-  let depth // max scroll depth (%) of the current page
+  let seen // the page key of the last automatic pageview: a virtual page(url) is no navigation
+  let depth // max scroll depth (%) of the current page, sampled every 200 ms and on leaving
   let sentDepth
   let visibleSince = now() // start of the visible time not yet reported
   let errors = 0
-  const root = D.documentElement
+  const root = document.documentElement
   let vitalsSent
   const vitals = {}
   const keepIds = privacy == 'balanced' || privacy == 'off'
   if (keepIds) store((visitorId = store() || uuid()))
 
-  // A hidden page may be going away: sendBeacon then, fetch with keepalive otherwise.
-  const queue = createQueue((events, body = JSON.stringify({ api_key: apiKey, events })) =>
-    disabled() || (D.hidden && N.sendBeacon(endpoint, body))
-      ? 0
-      : fetch(endpoint, { method: 'POST', body, keepalive: 1 }).then(r => {
-          if (r.status > 428) throw 0
-        })
+  // A hidden page may be going away: sendBeacon then, fetch with keepalive otherwise (a 429 or
+  // 5xx answer is a failure: retried). Offline, nothing is sent, not even a beacon (which the
+  // browser would accept and then lose): the queue keeps the events. In the balanced and off
+  // modes localStorage keeps the queue too (`ecomdash_q`), so they survive a reload and go out
+  // once the browser is back online; strict mode stores nothing. A damaged saved queue reads as
+  // none (guard).
+  const queue = createQueue(
+    (events, body = JSON.stringify({ api_key: apiKey, events })) =>
+      disabled() ||
+      (N.onLine
+        ? (document.hidden && N.sendBeacon(endpoint, body)) ||
+          fetch(endpoint, { method: 'POST', body, keepalive: 1 }).then(r => r.status > 428 && Promise.reject())
+        : Promise.reject()),
+    guard(events => keepIds && (localStorage.ecomdash_q = JSON.stringify(events))),
+    keepIds && guard(() => JSON.parse(localStorage.ecomdash_q))()
   )
 
   // Guarded: the API methods and timers that reach it need no guard of their own.
@@ -66,11 +75,12 @@ guard(() => {
       queue.add(
         buildEvent(type, fields, {
           url: current || location.href,
-          title: D.title,
+          title: document.title,
           ts: now(),
           visitor_id: visitorId,
           user_id: userId,
           screen: { w: screen.width, h: screen.height },
+          viewport: { w: innerWidth, h: innerHeight },
           lang: N.language,
         })
       )
@@ -96,7 +106,7 @@ guard(() => {
   // are evaluated after it and before the event is built, so the event gets the new URL.
   const pageview = url => {
     leave()
-    track('pageview', { referrer: current || D.referrer }, (current = url || (seen = location.href)), (depth = sentDepth = 0))
+    track('pageview', { referrer: current || document.referrer }, (current = url || ((seen = pageKey()), location.href)), (depth = sentDepth = 0))
   }
 
   const api = {
@@ -111,25 +121,27 @@ guard(() => {
     optIn: () => store(keepIds && (visitorId = uuid())),
     push: guard(([method, ...args]) => api[method](...args)),
   }
-  const preloaded = W.ecomDashAnalytics
-  W.ecomDashAnalytics = api
+  const preloaded = self.ecomDashAnalytics
+  self.ecomDashAnalytics = api
   preloaded?.map?.(api.push)
 
   // Page hide (tab switch, close, navigation away; fires before pagehide in every current
   // browser): report the page and hand the whole queue to sendBeacon.
-  on(D, 'visibilitychange', () => (D.hidden ? (leave(), queue.send()) : (visibleSince = now())))
-  on(W, 'online', queue.send)
+  on(document, 'visibilitychange', () => (document.hidden ? (leave(), queue.send()) : (visibleSince = now())))
+  on(self, 'online', queue.send)
   if (!auto) return
 
-  // SPA navigations (pushState, replaceState, popstate, hash changes) all change location.href:
-  // polling it catches every kind with one timer and no patching of the page's history object.
-  // The same timer samples the scroll position for the page's maximum depth.
+  // SPA navigations (pushState, replaceState, popstate, hash changes) all change location: one
+  // timer compares its page key with the last pageview's, every 200 ms, without patching the
+  // page's history object (2 KB budget: wrapping pushState/replaceState and listening to
+  // popstate/hashchange measured 70 gzipped bytes more, see docs/tracker.md "Size"). The same timer
+  // samples the scroll position for the page's maximum depth.
   setInterval(() => {
     measureScroll()
-    location.href != seen && pageview()
+    pageKey() != seen && pageview()
   }, 200)
 
-  on(D, 'click', e => {
+  on(document, 'click', e => {
     const t = e.target
     const link = t.closest('a')
     track('click', {
@@ -145,16 +157,17 @@ guard(() => {
       click: { x: e.pageX / root.scrollWidth, y: e.pageY, selector: selector(t) },
     })
   })
-  on(D, 'submit', e => track('form_submit', { props: { form: selector(e.target) } }))
-  on(W, 'error', e => e.message && errors++ < 10 && track('error', { error: { message: e.message, source: e.filename, line: e.lineno } }))
+  on(document, 'submit', e => track('form_submit', { props: { form: selector(e.target) } }))
+  on(self, 'error', e => e.message && errors++ < 10 && track('error', { error: { message: e.message, source: e.filename, line: e.lineno } }))
 
   pageview()
 
   // Web vitals, last (an old browser without PerformanceObserver throws here, after the rest is
   // set up): LCP (last candidate), FCP (the last paint entry), CLS (sum of shifts without recent
-  // input), INP (longest interaction: an upper bound of the 98th percentile) and TTFB.
+  // input), INP (longest interaction: an upper bound of the 98th percentile) and TTFB. The
+  // callbacks only read entries and write numbers, so they cannot throw and need no guard.
   const observe = (type, f) =>
-    new PerformanceObserver(guard(list => list.getEntries().map(f))).observe({ type, buffered: 1, durationThreshold: 16 })
+    new PerformanceObserver(list => list.getEntries().map(f)).observe({ type, buffered: 1, durationThreshold: 16 })
   observe('largest-contentful-paint', e => (vitals.lcp = e.startTime))
   observe('paint', e => (vitals.fcp = e.startTime))
   observe('layout-shift', e => e.hadRecentInput || (vitals.cls = (vitals.cls || 0) + e.value))

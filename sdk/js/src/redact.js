@@ -20,15 +20,9 @@ export const redactText = s =>
     .replace(/\b\d([ -]?\d){12,18}\b/g, '[card]')
 
 /**
- * Deep-redacts a value: strings are redacted and capped at MAX_TEXT characters (empty ones dropped), arrays are
- * cleaned entry by entry, objects lose the keys with sensitive names and keep at most 32 keys.
+ * Deep-redacts a value, as a JSON copy: strings are redacted and capped at MAX_TEXT characters
+ * (empty ones dropped), object keys with sensitive names are dropped; what JSON cannot hold
+ * (functions, undefined) goes, and a cyclic or BigInt value throws.
  */
-export const clean = v => {
-  if (v?.trim) return redactText(v).slice(0, MAX_TEXT) || void 0
-  if (v?.map) return v.map(clean)
-  if (v !== Object(v)) return v // not an object (also across frames)
-  const copy = {}
-  let left = 32
-  for (const k in v) SENSITIVE.test(k) || left-- < 1 || (copy[k] = clean(v[k]))
-  return copy
-}
+export const clean = v =>
+  JSON.parse(JSON.stringify(v, (k, s) => (SENSITIVE.test(k) ? void 0 : s?.trim ? redactText(s).slice(0, MAX_TEXT) || void 0 : s)))

@@ -1,25 +1,24 @@
-// The e2e fixture server: serves the shop fixture (test/fixture/) and the built tracker, and is the
-// tracker's intake. By default it is a recording collector that answers 202 like the daemon; with
-// ECOMDASH_URL set it forwards every batch to the real daemon (ECOMDASH_URL + the same path) and
-// answers with the daemon's status, so the tests assert the same recorded traffic either way.
+// The e2e fixture server: serves the shop fixture (test/fixture/), plain pages a test sets, and the
+// built tracker, and is the tracker's intake: it forwards every batch to the real daemon (the same
+// path) with the browser's headers, answers with the daemon's status and body, and records what
+// went over the wire, so tests can check the transport (beacon or fetch, content type) as well as
+// what the daemon stored.
 import { createServer } from 'node:http'
 import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
 export const BATCH_PATH = '/api/v1/analytics/track/batch'
-export const API_KEY = process.env.ECOMDASH_API_KEY || 'test_write_key'
 
 /**
  * Starts the server on 127.0.0.1:0. `batches` holds every batch POST received: its parsed body,
  * raw text, content type, `sec-fetch-mode` (sendBeacon sends "no-cors", the tracker's fetch "cors")
  * the status and the body answered. `tracker` sets the attributes of the script tag pages get.
  */
-export async function startServer() {
+export async function startServer(daemon) {
   const batches = []
-  const allBatches = [] // never reset: what the whole suite sent
+  const pages = {}
   const state = { tracker: {}, failNext: 0, failMarker: '', lastBatchAt: 0 }
-  const daemon = process.env.ECOMDASH_URL?.replace(/\/$/, '')
 
   const server = createServer(async (req, res) => {
     try {
@@ -34,13 +33,13 @@ export async function startServer() {
         } catch {
           body = null
         }
-        let status = 202
-        let answer = '{"accepted":true}'
+        let status
+        let answer
         if (state.failNext > 0 && text.includes(state.failMarker)) {
           state.failNext--
           status = 503
           answer = '<html>overloaded</html>'
-        } else if (daemon) {
+        } else {
           const r = await fetch(daemon + BATCH_PATH, {
             method: 'POST',
             body: text,
@@ -63,7 +62,6 @@ export async function startServer() {
           answer,
         }
         batches.push(record)
-        allBatches.push(record)
         res.writeHead(status, { 'content-type': 'application/json', 'access-control-allow-origin': '*' })
         res.end(answer)
         return
@@ -73,13 +71,18 @@ export async function startServer() {
         res.end(await readFile(root + 'dist/analytics-sdk.js'))
         return
       }
+      if (pages[url.pathname]) {
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
+        res.end(pages[url.pathname])
+        return
+      }
       const page = url.pathname === '/' ? '/index.html' : url.pathname.startsWith('/spa/') ? '/spa.html' : url.pathname
       if (!/^\/[\w-]+\.html$/.test(page)) {
         res.writeHead(404).end()
         return
       }
       const html = await readFile(root + 'test/fixture' + page, 'utf8')
-      const attrs = Object.entries({ 'api-key': API_KEY, ...state.tracker })
+      const attrs = Object.entries(state.tracker)
         .map(([k, v]) => ` data-${k}="${v}"`)
         .join('')
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
@@ -93,10 +96,11 @@ export async function startServer() {
   return {
     origin,
     batches,
-    allBatches,
     /** Every event received, in arrival order. */
     events: () => batches.flatMap(b => b.body?.events ?? []),
-    /** Script tag attributes (besides data-api-key) for the next pages served. */
+    /** Serves `html` at `path` (a plain page, without the fixture's script tag). */
+    setPage: (path, html) => (pages[path] = html),
+    /** Script tag attributes (`api-key`, `privacy`, ...) for the next pages served. */
     setTracker: attrs => (state.tracker = attrs),
     /** Answers the next `n` batches whose body contains `marker` with 503 and an HTML body. */
     failNext: (n, marker = '') => Object.assign(state, { failNext: n, failMarker: marker }),
@@ -104,10 +108,8 @@ export async function startServer() {
     quietMs: () => Date.now() - state.lastBatchAt,
     reset: () => {
       batches.length = 0
-      state.tracker = {}
       state.failNext = 0
     },
     close: () => new Promise(resolve => server.close(resolve)),
-    daemon,
   }
 }

@@ -24,10 +24,10 @@ test('event ids are unique and survive redaction', () => {
 test('builds the wire event with the design field names, redacted', () => {
   const e = buildEvent('pageview', { referrer: 'https://www.google.com/?q=x' }, context)
   assert.deepEqual(Object.keys(e).sort(), [
-    'event_id', 'lang', 'name', 'referrer', 'screen', 'title', 'ts', 'type', 'url', 'viewport', 'visitor_id',
+    'event_id', 'lang', 'referrer', 'screen', 'title', 'ts', 'type', 'url', 'viewport', 'visitor_id',
   ])
   assert.equal(e.type, 'pageview')
-  assert.equal(e.name, 'pageview')
+  assert.equal(e.name, undefined, 'the daemon defaults the name to the type')
   assert.equal(e.url, 'https://shop.example/p/shoes?utm_source=google&')
   assert.equal(e.title, 'Shoes for [email]')
   assert.equal(e.ts, context.ts)
@@ -35,7 +35,7 @@ test('builds the wire event with the design field names, redacted', () => {
   assert.deepEqual(e.screen, { w: 1920, h: 1080 })
 })
 
-test('own fields override the context and name defaults to type', () => {
+test('own fields override the context', () => {
   const e = buildEvent('ecommerce', { name: 'purchase', ecommerce: { order_id: 'o1', order_value: 10, customer_email: 'a@b.co' } }, context)
   assert.equal(e.name, 'purchase')
   assert.deepEqual(e.ecommerce, { order_id: 'o1', order_value: 10 })

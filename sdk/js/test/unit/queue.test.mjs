@@ -20,7 +20,7 @@ test('a lone event is sent after the wait, a full batch at once', async t => {
   mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1e12 })
   t.after(() => mock.timers.reset())
   const { calls, post } = transport([])
-  const q = createQueue(post)
+  const q = createQueue(post, () => {})
   q.add(ev())
   assert.equal(calls.length, 0)
   mock.timers.tick(WAIT_MS)
@@ -35,7 +35,7 @@ test('a failed batch is retried with backoff, with the same event ids, and never
   mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1e12 })
   t.after(() => mock.timers.reset())
   const { calls, post } = transport(['fail', 'fail', 'ok'])
-  const q = createQueue(post)
+  const q = createQueue(post, () => {})
   const events = [ev(), ev(), ev()]
   events.forEach(q.add)
   mock.timers.tick(WAIT_MS)
@@ -59,7 +59,7 @@ test('send() retries at once (the page came back online)', async t => {
   mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1e12 })
   t.after(() => mock.timers.reset())
   const { calls, post } = transport(['fail', 'ok'])
-  const q = createQueue(post)
+  const q = createQueue(post, () => {})
   q.add(ev())
   mock.timers.tick(WAIT_MS)
   await settle()
@@ -74,16 +74,21 @@ test('the offline queue is bounded and drops events older than 72 hours', async 
   t.after(() => mock.timers.reset())
   let online = false
   const calls = []
-  const q = createQueue(events => {
-    calls.push(events.map(e => e.event_id))
-    return online ? Promise.resolve() : Promise.reject(new Error('offline'))
-  })
+  let saved = []
+  const q = createQueue(
+    events => {
+      calls.push(events.map(e => e.event_id))
+      return online ? Promise.resolve() : Promise.reject(new Error('offline'))
+    },
+    events => (saved = events.slice())
+  )
   const old = ev(Date.now() - MAX_AGE_MS - 1)
   q.add(old)
   const fresh = Array.from({ length: MAX_QUEUED + 50 }, () => ev())
   fresh.forEach(q.add)
   mock.timers.tick(WAIT_MS)
   await settle()
+  assert.equal(saved.length, MAX_QUEUED, 'what is saved is bounded too')
   online = true
   calls.length = 0
   q.send()
@@ -102,7 +107,7 @@ test('send() (page hide, back online) hands the whole queue over at once', async
   mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1e12 })
   t.after(() => mock.timers.reset())
   const { calls, post } = transport([])
-  const q = createQueue(post)
+  const q = createQueue(post, () => {})
   const events = Array.from({ length: BATCH_SIZE - 1 }, () => ev())
   events.forEach(q.add)
   assert.equal(calls.length, 0, 'below the batch size, events wait')
@@ -118,7 +123,7 @@ test('a backlog goes out in requests of at most MAX_BATCH, each after the last s
   mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1e12 })
   t.after(() => mock.timers.reset())
   const { calls, post } = transport(['fail'])
-  const q = createQueue(post)
+  const q = createQueue(post, () => {})
   const backlog = Array.from({ length: MAX_BATCH + 15 }, () => ev())
   q.add(backlog[0])
   mock.timers.tick(WAIT_MS)
@@ -130,4 +135,58 @@ test('a backlog goes out in requests of at most MAX_BATCH, each after the last s
   assert.deepEqual(calls.slice(1).map(c => c.ids.length), [MAX_BATCH, 15])
   assert.deepEqual(calls.slice(1).flatMap(c => c.ids), backlog.map(e => e.event_id))
   assert.ok(MAX_QUEUED <= 100 && MAX_BATCH <= 100, 'one request never exceeds the server batch limit')
+})
+
+test('the saved queue: every change is saved without the batch in flight, and a new page sends it', async t => {
+  mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1e12 })
+  t.after(() => mock.timers.reset())
+  const saves = []
+  let answer = 'fail'
+  const calls = []
+  const q = createQueue(
+    events => {
+      calls.push(events.map(e => e.event_id))
+      return answer === 'ok' ? Promise.resolve() : Promise.reject(new Error('offline'))
+    },
+    events => saves.push(events.map(e => e.event_id))
+  )
+  const [a, b] = [ev(), ev()]
+  q.add(a)
+  q.add(b)
+  assert.deepEqual(saves.at(-1), [a.event_id, b.event_id], 'saved as soon as queued')
+  mock.timers.tick(WAIT_MS)
+  assert.deepEqual(saves.at(-1), [], 'the batch in flight is not in the saved queue')
+  await settle()
+  assert.deepEqual(saves.at(-1), [a.event_id, b.event_id], 'a failed batch is saved again')
+
+  // The page goes away; the next one starts from what was saved (as JSON), and sends it once.
+  const stored = JSON.parse(JSON.stringify([a, b]))
+  saves.length = 0
+  answer = 'ok'
+  const next = createQueue(events => (calls.push(events.map(e => e.event_id)), Promise.resolve()), events => saves.push(events.map(e => e.event_id)), stored)
+  assert.deepEqual(saves[0], [a.event_id, b.event_id])
+  next.send()
+  await settle()
+  assert.deepEqual(calls.at(-1), [a.event_id, b.event_id], 'the same event ids: the daemon counts them once')
+  assert.deepEqual(saves.at(-1), [])
+})
+
+test('a saved queue that is old, damaged or not an array is tolerated', async t => {
+  mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1e12 })
+  t.after(() => mock.timers.reset())
+  const fresh = ev()
+  for (const [stored, expected] of [
+    [[ev(Date.now() - MAX_AGE_MS - 1), null, 7, 'x', fresh], [fresh.event_id]],
+    // An object with a time is taken for an event: the daemon judges it (and rejects it alone).
+    [{ ts: Date.now() }, [undefined]],
+    [null, []],
+    ['[]', []],
+    [undefined, []],
+  ]) {
+    const calls = []
+    const q = createQueue(events => calls.push(events.map(e => e.event_id)), () => {}, stored)
+    q.send()
+    await settle()
+    assert.deepEqual(calls.flat(), expected, JSON.stringify(stored))
+  }
 })

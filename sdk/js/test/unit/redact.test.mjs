@@ -53,11 +53,15 @@ test('clean redacts deeply, drops sensitive keys and keeps types', () => {
   assert.equal(input.email, 'x', 'the caller object is not modified')
 })
 
-test('clean caps strings and keys and drops empty strings', () => {
-  assert.equal(clean('a'.repeat(MAX_TEXT + 50)).length, MAX_TEXT)
+test('clean caps strings, drops empty strings and what JSON cannot carry', () => {
+  const out = clean({ long: 'a'.repeat(MAX_TEXT + 50), empty: '', list: ['', 'x'], f: () => 1, u: undefined, zero: 0 })
+  assert.equal(out.long.length, MAX_TEXT)
+  assert.deepEqual({ ...out, long: 0 }, { long: 0, list: [null, 'x'], zero: 0 })
+  // A cyclic object throws (the tracker then drops that one event) instead of looping.
+  const cyclic = {}
+  cyclic.self = cyclic
+  assert.throws(() => clean({ props: cyclic }))
+  // More than 32 props are not cut here: the daemon rejects that event (MAX_PROPS), not its batch.
   const many = Object.fromEntries(Array.from({ length: 40 }, (_, i) => ['k' + i, i]))
-  assert.equal(Object.keys(clean(many)).length, 32)
-  assert.equal(clean(''), undefined)
-  assert.equal(clean(undefined), undefined)
-  assert.equal(clean(0), 0)
+  assert.equal(Object.keys(clean(many)).length, 40)
 })
