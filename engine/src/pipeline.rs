@@ -10,8 +10,11 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 use std::sync::Arc;
 
-use ecomdash_protocol::{ErrorCode, ErrorDetail, EventType, PropValue, Props, Text, WireEvent};
-use ecomdash_storage::{RowBuf, RowError, Value};
+use ecomdash_protocol::{
+    validate_event, ErrorCode, ErrorDetail, EventType, PropValue, Props, Text, ValidateOptions,
+    WireEvent,
+};
+use ecomdash_storage::{RowBuf, RowError, Table, Value};
 
 use crate::enrich::{
     bot_reason, classify_referrer, is_sensitive_param_name, parse_page_url, scrub_text, scrub_url,
@@ -29,9 +32,25 @@ pub enum ClientContext<'a> {
         user_agent: &'a str,
         accept_language: Option<&'a str>,
     },
+    /// A shop backend's SDK (QUIC): the end user's `user_agent` and `ip` come from each event
+    /// when the backend forwards them; `peer` is the connection's address.
+    Sdk { peer: IpAddr },
     /// Bulk import: `user_agent` and `ip` come from each line; `run_key` keys the visitor hash
     /// of this import run (history has no daily salts left to use).
     Import { run_key: u64 },
+}
+
+/// Rough encoded size of one event row, to size row buffers.
+const ROW_BYTES_ESTIMATE: usize = 256;
+
+/// What the per-event loop made of one request's events.
+pub struct PreparedEvents {
+    /// The `events` rows of the accepted events, ready to append.
+    pub rows: RowBuf,
+    /// What the actors get once the rows are durable, one per accepted event.
+    pub live: Vec<LiveEvent>,
+    /// Refused events: their index in the request and why (field relative to the event).
+    pub rejected: Vec<(usize, ErrorDetail)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +101,36 @@ impl Enricher {
         self
     }
 
+    /// The one per-event path of every intake (HTTP single and batch, QUIC): validate, enrich
+    /// and encode each event. A bad event (undecodable or invalid) rejects only itself; an
+    /// internal error fails the whole request (`Err`), since nothing of it may be acknowledged.
+    pub fn prepare_events<'b>(
+        &self,
+        site: &SiteContext<'_>,
+        events: impl ExactSizeIterator<Item = Result<WireEvent<'b>, ErrorDetail>>,
+        client: &ClientContext<'_>,
+        options: ValidateOptions,
+    ) -> Result<PreparedEvents, ErrorDetail> {
+        let count = events.len();
+        let mut prepared = PreparedEvents {
+            rows: RowBuf::with_capacity(Table::Events, count * ROW_BYTES_ESTIMATE),
+            live: Vec::with_capacity(count),
+            rejected: Vec::new(),
+        };
+        for (index, event) in events.enumerate() {
+            let result = event.and_then(|event| {
+                validate_event(&event, options)?;
+                self.prepare(site, &event, client, options.now_ms, &mut prepared.rows)
+            });
+            match result {
+                Ok(live) => prepared.live.push(live),
+                Err(error) if error.code == ErrorCode::Internal => return Err(error),
+                Err(error) => prepared.rejected.push((index, error)),
+            }
+        }
+        Ok(prepared)
+    }
+
     /// Enriches `event`, appends its row to `rows` and returns what the live figures and the
     /// session actors need. `received_ms` is the server time the request arrived.
     pub fn prepare(
@@ -109,6 +158,23 @@ impl Enricher {
                     accept_language: *accept_language,
                 },
             ),
+            // A backend forwards its end user's address and User-Agent in the event; without
+            // them the connection's peer stands in. The browser-header bot heuristic (missing
+            // Accept-Language) does not apply to server-side senders, so `lang` (or `und`,
+            // "undetermined") is passed as that evidence.
+            ClientContext::Sdk { peer } => (
+                event.user_agent.as_deref().unwrap_or(""),
+                Some(
+                    event
+                        .ip
+                        .as_deref()
+                        .and_then(|ip| ip.parse::<IpAddr>().ok())
+                        .unwrap_or(*peer),
+                ),
+                HeaderEvidence::Http {
+                    accept_language: Some(event.lang.as_deref().unwrap_or("und")),
+                },
+            ),
             ClientContext::Import { .. } => (
                 event.user_agent.as_deref().unwrap_or(""),
                 event.ip.as_deref().and_then(|ip| ip.parse::<IpAddr>().ok()),
@@ -122,18 +188,19 @@ impl Enricher {
         let (visitor, visitor_id): (u64, Arc<str>) = match &event.visitor_id {
             Some(given) => (hash_str(given), Arc::from(given.as_str())),
             None => {
-                let visitor = match client {
-                    ClientContext::Http { ip, .. } => {
+                let visitor = match (client, ip) {
+                    (ClientContext::Http { .. } | ClientContext::Sdk { .. }, Some(ip)) => {
                         let now_secs = (received_ms / 1000).max(0) as u64;
                         self.salts
-                            .visitor_id(now_secs, site.domain, *ip, user_agent)
+                            .visitor_id(now_secs, site.domain, ip, user_agent)
                             .map_err(|e| {
                                 tracing::error!(error = %e, "visitor salt unavailable");
                                 ErrorDetail::new(ErrorCode::Internal, "internal error")
                             })?
                             .0
                     }
-                    ClientContext::Import { run_key } => {
+                    (ClientContext::Http { .. } | ClientContext::Sdk { .. }, None) => 0,
+                    (ClientContext::Import { run_key }, _) => {
                         let mut hasher = DefaultHasher::new();
                         run_key.hash(&mut hasher);
                         event_ms.div_euclid(86_400_000).hash(&mut hasher);

@@ -13,21 +13,15 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ecomdash_protocol::limits::{MAX_BATCH_BODY_BYTES, MAX_EVENT_BODY_BYTES};
 use ecomdash_protocol::{
-    decode_batch, decode_event, validate_event, ErrorCode, ErrorDetail, RejectedEvent,
-    TrackResponse, ValidateOptions, WireEvent,
+    decode_batch, decode_event, ErrorCode, RejectedEvent, TrackResponse, ValidateOptions, WireEvent,
 };
-use ecomdash_storage::{RowBuf, Table};
 
 use super::body::{check_content_type, query_param, read_limited};
 use super::error::{status_of, ApiError};
 use crate::admission::{try_permit, Admitted, OVERLOAD_RETRY_AFTER_SECS};
 use crate::engine::{Engine, SiteRuntime};
-use crate::live::LiveEvent;
 use crate::metrics::Route;
-use crate::pipeline::{ClientContext, SiteContext};
-
-/// Rough encoded size of one event row, to size row buffers.
-const ROW_BYTES_ESTIMATE: usize = 256;
+use crate::pipeline::{ClientContext, PreparedEvents, SiteContext};
 
 pub async fn track_event(
     State(engine): State<Arc<Engine>>,
@@ -181,35 +175,47 @@ async fn track(
         domain: &site.domain,
         sessions: &site.sessions,
     };
-    let mut rows = RowBuf::with_capacity(Table::Events, count * ROW_BYTES_ESTIMATE);
-    let mut live: Vec<LiveEvent> = Vec::with_capacity(count);
-    let mut rejected = Vec::new();
-    let mut prepare = |event: &WireEvent<'_>| -> Result<(), ErrorDetail> {
-        validate_event(event, options)?;
-        live.push(
-            engine
-                .enricher
-                .prepare(&site_ctx, event, &client, received_ms, &mut rows)?,
-        );
-        Ok(())
-    };
-    if let Some(event) = &single {
-        prepare(event)?;
-    } else {
-        for (index, raw) in raw_events.iter().enumerate() {
-            let result = decode_event(raw.get().as_bytes()).and_then(|event| prepare(&event));
-            if let Err(error) = result {
-                if error.code == ErrorCode::Internal {
-                    return Err(error.into());
-                }
-                engine.metrics.reject(error.code, 1);
-                rejected.push(RejectedEvent {
-                    index,
-                    error: error.in_batch(index),
-                });
+    let prepared = match single {
+        Some(event) => {
+            let prepared = engine.enricher.prepare_events(
+                &site_ctx,
+                std::iter::once(Ok(event)),
+                &client,
+                options,
+            )?;
+            // a single event answers its error itself, not as a batch rejection
+            if let Some((_, error)) = prepared.rejected.into_iter().next() {
+                return Err(error.into());
+            }
+            PreparedEvents {
+                rejected: Vec::new(),
+                ..prepared
             }
         }
-    }
+        None => engine.enricher.prepare_events(
+            &site_ctx,
+            raw_events
+                .iter()
+                .map(|raw| decode_event(raw.get().as_bytes())),
+            &client,
+            options,
+        )?,
+    };
+    let PreparedEvents {
+        rows,
+        live,
+        rejected,
+    } = prepared;
+    let rejected: Vec<RejectedEvent> = rejected
+        .into_iter()
+        .map(|(index, error)| {
+            engine.metrics.reject(error.code, 1);
+            RejectedEvent {
+                index,
+                error: error.in_batch(index),
+            }
+        })
+        .collect();
     if live.is_empty() {
         let first = rejected.first().map(|r| r.error.clone());
         let status = first

@@ -2,24 +2,17 @@
 //! verify and decode, authenticate, limit, validate, enrich, append durably, then the ack and the
 //! hand-off to the SiteActor. Only the transport glue differs.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use ecomdash_protocol::quic::{decode_batch_frame, encode_ack_frame, encode_error_frame, Ack};
-use ecomdash_protocol::{
-    validate_event, ErrorCode, ErrorDetail, RejectedEvent, ValidateOptions, WireEvent,
-};
-use ecomdash_storage::{RowBuf, Table};
+use ecomdash_protocol::{ErrorCode, ErrorDetail, RejectedEvent, ValidateOptions};
 
 use crate::admission::{try_permit, Admitted, OVERLOAD_RETRY_AFTER_SECS};
 use crate::engine::{Engine, SiteRuntime};
 use crate::http::error::ApiError;
-use crate::live::LiveEvent;
-use crate::pipeline::{ClientContext, SiteContext};
-
-/// Rough encoded size of one event row, to size row buffers.
-const ROW_BYTES_ESTIMATE: usize = 256;
+use crate::pipeline::{ClientContext, PreparedEvents, SiteContext};
 
 /// A whole batch refused: nothing of it was stored.
 struct Refused {
@@ -132,48 +125,24 @@ async fn take_batch(
         domain: &site.domain,
         sessions: &site.sessions,
     };
-    let mut rows = RowBuf::with_capacity(Table::Events, count * ROW_BYTES_ESTIMATE);
-    let mut live: Vec<LiveEvent> = Vec::with_capacity(count);
-    let mut rejected = Vec::new();
-    let mut prepare = |event: &WireEvent<'_>| -> Result<(), ErrorDetail> {
-        validate_event(event, options)?;
-        // A backend forwards its end user's address and User-Agent in the event; without them
-        // the connection's peer stands in. The browser-header bot heuristic (missing
-        // Accept-Language) does not apply to server-side senders, so `lang` (or `und`,
-        // "undetermined") is passed as that evidence.
-        let ip = event
-            .ip
-            .as_deref()
-            .and_then(|ip| ip.parse::<IpAddr>().ok())
-            .unwrap_or(peer.ip());
-        let client = ClientContext::Http {
-            ip,
-            user_agent: event.user_agent.as_deref().unwrap_or(""),
-            accept_language: Some(event.lang.as_deref().unwrap_or("und")),
-        };
-        live.push(
-            engine
-                .enricher
-                .prepare(&site_ctx, event, &client, received_ms, &mut rows)?,
-        );
-        Ok(())
-    };
-    for (index, event) in batch.events.iter().enumerate() {
-        let result = match event {
-            Ok(event) => prepare(event),
-            Err(error) => Err(error.clone()),
-        };
-        if let Err(error) = result {
-            if error.code == ErrorCode::Internal {
-                return Err(error.into());
-            }
+    let client = ClientContext::Sdk { peer: peer.ip() };
+    let PreparedEvents {
+        rows,
+        live,
+        rejected,
+    } = engine
+        .enricher
+        .prepare_events(&site_ctx, batch.events.into_iter(), &client, options)?;
+    let rejected: Vec<RejectedEvent> = rejected
+        .into_iter()
+        .map(|(index, error)| {
             engine.metrics.reject(error.code, 1);
-            rejected.push(RejectedEvent {
+            RejectedEvent {
                 index,
                 error: error.in_batch(index),
-            });
-        }
-    }
+            }
+        })
+        .collect();
     if live.is_empty() {
         return Ok(Ack {
             sequence: batch.sequence,
