@@ -121,7 +121,7 @@ impl ColumnBuilder {
                 // Many columns repeat the previous row's value (site, hostname, type, device):
                 // one compare instead of a hash lookup.
                 if let (Some(&last), Some(true)) = (codes.last(), validity.last()) {
-                    if dict.get(last) == s {
+                    if dict.bytes_of(last) == s.as_bytes() {
                         codes.push(last);
                         validity.push(true);
                         return 5;
@@ -132,6 +132,41 @@ impl ColumnBuilder {
                 validity.push(true);
                 added + 5
             }
+        }
+    }
+
+    /// Drops the values after the first `len` (a row that failed to decode half way). Strings
+    /// interned for them stay in the dictionary, unused.
+    pub(crate) fn truncate(&mut self, len: usize) {
+        fn cut<T>(values: &mut Vec<T>, validity: &mut Vec<bool>, nulls: &mut usize, len: usize) {
+            if len < validity.len() {
+                *nulls -= validity[len..].iter().filter(|v| !**v).count();
+                validity.truncate(len);
+                values.truncate(len);
+            }
+        }
+        match self {
+            ColumnBuilder::Int {
+                values,
+                validity,
+                nulls,
+            } => cut(values, validity, nulls, len),
+            ColumnBuilder::Float {
+                values,
+                validity,
+                nulls,
+            } => cut(values, validity, nulls, len),
+            ColumnBuilder::Bool {
+                values,
+                validity,
+                nulls,
+            } => cut(values, validity, nulls, len),
+            ColumnBuilder::Str {
+                codes,
+                validity,
+                nulls,
+                ..
+            } => cut(codes, validity, nulls, len),
         }
     }
 
@@ -227,7 +262,7 @@ impl ColumnBuilder {
 /// its offset and its hash-table slot).
 fn intern(dict: &mut StrDict, index: &mut HashTable<u32>, s: &str) -> (u32, usize) {
     let hash = FxBuildHasher.hash_one(s);
-    if let Some(&code) = index.find(hash, |&c| dict.get(c) == s) {
+    if let Some(&code) = index.find(hash, |&c| dict.bytes_of(c) == s.as_bytes()) {
         return (code, 0);
     }
     let code = dict.push(s);

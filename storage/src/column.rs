@@ -57,6 +57,13 @@ impl StrDict {
         &self.bytes[self.offsets[i] as usize..self.offsets[i + 1] as usize]
     }
 
+    /// The bytes of `code`'s string: for comparisons, without `str` slicing's char-boundary
+    /// checks. Panics if `code` is out of range, like [`StrDict::get`].
+    pub(crate) fn bytes_of(&self, code: u32) -> &[u8] {
+        let i = code as usize;
+        &self.bytes.as_bytes()[self.offsets[i] as usize..self.offsets[i + 1] as usize]
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
         (0..self.len() as u32).map(move |c| self.get(c))
     }

@@ -154,21 +154,29 @@ impl Memtable {
         self.first_row_at
     }
 
-    /// Decodes `rows` (WAL record `lsn`) into the partition builders. Consecutive rows of one
-    /// partition (the common case: a batch from one site on one day) look the partition up once.
+    /// Decodes `rows` (WAL record `lsn`) into the partition builders. Only the values that pick
+    /// the partition (site and time) are held per row; the rest go from the row bytes straight
+    /// into the builders. Consecutive rows of one partition (the common case: a batch from one
+    /// site on one day) look the partition up once. A row that fails to decode is removed from
+    /// the builders again before the error returns.
     pub fn insert(&mut self, lsn: u64, rows: &RowBuf) -> Result<(), RowError> {
         let table = rows.table();
         let schema = table.schema();
+        let head_len = schema.site_column.max(schema.time_column) + 1;
+        let mut head: Vec<Value<'_>> = Vec::with_capacity(head_len);
         let mut reader = rows.reader();
-        let mut values = Vec::with_capacity(schema.len());
         let mut current: Option<(i32, &mut PartitionBuf)> = None;
         let mut current_site = String::new();
-        while reader.next_row(&mut values)? {
-            let site = match values[schema.site_column] {
+        while !reader.at_end() {
+            head.clear();
+            for def in &schema.columns[..head_len] {
+                head.push(reader.next_value(def.ty)?);
+            }
+            let site = match head[schema.site_column] {
                 Value::Str(s) => s,
                 _ => "",
             };
-            let day = match values[schema.time_column] {
+            let day = match head[schema.time_column] {
                 Value::Int(ts) => day_of(ts),
                 _ => 0,
             };
@@ -186,8 +194,25 @@ impl Memtable {
                 continue;
             };
             let mut added = 0;
-            for (builder, value) in part.builders.iter_mut().zip(values.iter()) {
-                added += builder.push(*value);
+            let mut failed = None;
+            for (i, (builder, def)) in part.builders.iter_mut().zip(schema.columns).enumerate() {
+                let value = match head.get(i) {
+                    Some(v) => *v,
+                    None => match reader.next_value(def.ty) {
+                        Ok(v) => v,
+                        Err(e) => {
+                            failed = Some(e);
+                            break;
+                        }
+                    },
+                };
+                added += builder.push(value);
+            }
+            if let Some(error) = failed {
+                for builder in &mut part.builders {
+                    builder.truncate(part.rows);
+                }
+                return Err(error);
             }
             part.rows += 1;
             part.bytes += added;
@@ -323,6 +348,29 @@ mod tests {
                 ("b.com".into(), 0)
             ]
         );
+    }
+
+    #[test]
+    fn a_row_that_fails_half_way_leaves_no_trace() {
+        let mut m = Memtable::default();
+        let good = event(5, "a.com", "/");
+        let mut bytes = good.as_bytes().to_vec();
+        // A second row whose bytes end in the middle (after ts, site and type).
+        let second = event(6, "a.com", "/longer-path");
+        bytes.extend_from_slice(&second.as_bytes()[..20]);
+        let torn = RowBuf::from_valid_rows(Table::Events, 2, bytes);
+        assert!(m.insert(1, &torn).is_err());
+        assert_eq!(m.rows(), 1);
+        let snap = m.snapshot();
+        assert_eq!(snap.len(), 1);
+        for column in &snap[0].batch.columns {
+            assert_eq!(column.len(), 1);
+            assert!(column.validity().is_none_or(|v| v.len() == 1));
+        }
+        m.insert(2, &event(7, "a.com", "/x")).unwrap();
+        let snap = m.snapshot();
+        assert_eq!(snap[0].batch.row_count, 2);
+        assert_eq!(snap[0].batch.columns[9].value(1), Value::Str("/x"));
     }
 
     #[test]

@@ -260,6 +260,17 @@ impl<'a> RowReader<'a> {
         self.pos
     }
 
+    /// Whether every row has been read.
+    pub(crate) fn at_end(&self) -> bool {
+        self.pos == self.bytes.len()
+    }
+
+    /// Decodes the next value, of type `ty`: for callers that walk a row column by column
+    /// (they must read exactly the schema's columns per row, in order).
+    pub(crate) fn next_value(&mut self, ty: ColumnType) -> Result<Value<'a>, RowError> {
+        self.value(ty)
+    }
+
     /// Moves past the next row, decoding only columns `a` and `b` (`Ok(None)` at the end). The
     /// other values are skipped by their lengths: their strings are not checked for UTF-8 here,
     /// which the full decode into the memtable does.
