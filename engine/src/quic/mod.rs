@@ -30,6 +30,16 @@ pub use tls::{Identity, TlsError};
 const MAX_STREAMS_IN_FLIGHT: u32 = 1024;
 /// How long a client may take to send one whole batch frame.
 const STREAM_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Stream receive window: one whole batch frame fits, so a client never stalls for stream credit
+/// in the middle of a frame.
+const STREAM_RECEIVE_WINDOW_BYTES: u32 = MAX_QUIC_BATCH_BYTES as u32 + 64 * 1024;
+/// Bytes quinn buffers for one connection across its streams before the batch tasks read them
+/// (quinn's default is unbounded). Reading a stream returns credit, so this paces a client
+/// without deadlock; frames being read are bounded by the stream limits and the frame size.
+/// Four largest frames; a typical frame (1,000 events) is ~250 KB.
+const CONNECTION_RECEIVE_WINDOW_BYTES: u32 = 4 * STREAM_RECEIVE_WINDOW_BYTES;
+/// Unacknowledged reply bytes per connection (replies are small: acks, error frames).
+const SEND_WINDOW_BYTES: u64 = 1024 * 1024;
 
 #[derive(Debug, Error)]
 pub enum QuicError {
@@ -79,6 +89,11 @@ fn server_config(config: &Config, identity: Identity) -> Result<quinn::ServerCon
     transport
         .max_concurrent_bidi_streams(VarInt::from_u32(quic.max_streams_per_connection))
         .max_concurrent_uni_streams(VarInt::from_u32(0))
+        .stream_receive_window(VarInt::from_u32(STREAM_RECEIVE_WINDOW_BYTES))
+        .receive_window(VarInt::from_u32(CONNECTION_RECEIVE_WINDOW_BYTES))
+        .send_window(SEND_WINDOW_BYTES)
+        // no QUIC datagrams in this protocol
+        .datagram_receive_buffer_size(None)
         .max_idle_timeout(Some(
             IdleTimeout::try_from(Duration::from_secs(quic.idle_timeout_secs))
                 .map_err(|e| TlsError::Rustls(e.to_string()))?,

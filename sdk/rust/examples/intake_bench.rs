@@ -2,7 +2,8 @@
 //! batches of 100 and 1,000, in one run (`docs/benchmarks.md`, "QUIC intake").
 //!
 //! `cargo run --release -p ecomdash-client --example intake_bench -- HTTP_URL QUIC_ADDR FINGERPRINT
-//! WRITE_KEY [EVENTS_PER_MODE] [CONCURRENT_BATCHES]`
+//! WRITE_KEY [EVENTS_PER_MODE] [CONCURRENT_BATCHES] [MODES]` where MODES is a comma-separated
+//! subset of `http100,quic100,quic1000` (default: all three, in that order).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -74,6 +75,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let events: usize = args.get(5).map_or(Ok(100_000), |s| s.parse())?;
     let concurrency: usize = args.get(6).map_or(Ok(4), |s| s.parse())?;
+    let modes = args
+        .get(7)
+        .map_or("http100,quic100,quic1000", String::as_str)
+        .to_owned();
     let http = Arc::new(Client::http(&args[1], &args[4]).build()?);
     let tls = Tls::pinned_sha256(&args[3])?;
     let quic = Arc::new(Client::quic(args[2].parse()?, &args[4], tls).build()?);
@@ -82,11 +87,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     run(quic.clone(), 100, 2_000, concurrency).await;
     println!("| transport | batch | events | concurrent batches | events/s | ack p50 | ack p99 |");
     println!("|---|---:|---:|---:|---:|---:|---:|");
-    for (name, client, batch) in [
-        ("HTTP JSON", &http, 100),
-        ("QUIC FlatBuffers", &quic, 100),
-        ("QUIC FlatBuffers", &quic, 1000),
+    for (mode, name, client, batch) in [
+        ("http100", "HTTP JSON", &http, 100),
+        ("quic100", "QUIC FlatBuffers", &quic, 100),
+        ("quic1000", "QUIC FlatBuffers", &quic, 1000),
     ] {
+        if !modes.split(',').any(|m| m == mode) {
+            continue;
+        }
         let (rate, p50, p99) = run(client.clone(), batch, events, concurrency).await;
         println!(
             "| {name} | {batch} | {events} | {concurrency} | {rate:.0} | {:.1} ms | {:.1} ms |",

@@ -175,25 +175,38 @@ impl Shared {
     }
 }
 
-/// Gives every event without an `event_id` a random one, so retries are deduplicated.
+/// Gives every event without an `event_id` a random one (32 hex digits), so retries are
+/// deduplicated. One call to the system's randomness covers the whole batch.
 pub(crate) fn assign_event_ids(events: &mut [WireEvent<'static>]) {
     use ring::rand::SecureRandom;
-    let random = ring::rand::SystemRandom::new();
-    for event in events {
-        if event.event_id.is_none() {
-            let mut bytes = [0u8; 16];
-            let id = if random.fill(&mut bytes).is_ok() {
-                bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
-            } else {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let missing = events.iter().filter(|e| e.event_id.is_none()).count();
+    if missing == 0 {
+        return;
+    }
+    let mut random = vec![0u8; missing * 16];
+    let have_random = ring::rand::SystemRandom::new().fill(&mut random).is_ok();
+    let mut chunks = random.chunks_exact(16);
+    for event in events.iter_mut().filter(|e| e.event_id.is_none()) {
+        let id = match (have_random, chunks.next()) {
+            (true, Some(bytes)) => {
+                let mut id = String::with_capacity(32);
+                for b in bytes {
+                    id.push(char::from(HEX[usize::from(b >> 4)]));
+                    id.push(char::from(HEX[usize::from(b & 0xf)]));
+                }
+                id
+            }
+            _ => {
                 // no system randomness: fall back to a time-and-counter id, still unique here
                 static COUNTER: AtomicU64 = AtomicU64::new(0);
                 let nanos = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_nanos());
                 format!("{nanos:x}-{}", COUNTER.fetch_add(1, Ordering::Relaxed))
-            };
-            event.event_id = Some(Text::from(id));
-        }
+            }
+        };
+        event.event_id = Some(Text::from(id));
     }
 }
 
@@ -276,5 +289,30 @@ impl Client {
             quic.close().await;
         }
         flushed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_event_ids_get_distinct_random_hex_and_given_ones_stay() {
+        let mut events: Vec<WireEvent<'static>> = (0..50).map(|_| WireEvent::default()).collect();
+        events[7].event_id = Some("mine".into());
+        assign_event_ids(&mut events);
+        assert_eq!(events[7].event_id.as_deref(), Some("mine"));
+        let mut ids: Vec<String> = events
+            .iter()
+            .filter_map(|e| e.event_id.as_deref().map(str::to_owned))
+            .filter(|id| id != "mine")
+            .collect();
+        assert_eq!(ids.len(), 49);
+        assert!(ids
+            .iter()
+            .all(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())));
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 49);
     }
 }
