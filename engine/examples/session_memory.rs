@@ -8,7 +8,7 @@
 //! `SessionIndex` as for a tracker that sends none, so the index entry is counted too, as is
 //! the live visitor entry.
 //!
-//! `cargo run --release -p ecomdash-engine --example session_memory -- 200000`
+//! `cargo run --release -p ecomdash-engine --example session_memory -- SESSIONS [WAVE_SESSIONS]`
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -22,7 +22,9 @@ use ecomdash_engine::engine::Engine;
 use ecomdash_engine::live::{LiveEvent, LIVE_VISITOR_WINDOW_MS};
 use ecomdash_engine::sites::SiteRegistry;
 
-/// Sessions opened (and activated) at once; the next wave starts when they are all quiet.
+/// Sessions opened (and activated) at once by default; the next wave starts when they are all
+/// quiet. The allocator keeps the freed memory of one wave of actors, so a smaller wave shows
+/// the cost of the compact entries alone.
 const WAVE_SESSIONS: usize = 20_000;
 /// Distinct page paths among the sessions.
 const DISTINCT_PATHS: usize = 1_000;
@@ -47,6 +49,10 @@ async fn main() -> anyhow::Result<()> {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(200_000);
+    let wave_sessions: usize = std::env::args()
+        .nth(2)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(WAVE_SESSIONS);
     let dir = tempfile::tempdir()?;
     let config = Config {
         data_dir: dir.path().to_owned(),
@@ -70,7 +76,7 @@ async fn main() -> anyhow::Result<()> {
     let mut peak_active = before;
     let mut opened = 0usize;
     while opened < sessions {
-        let wave = (sessions - opened).min(WAVE_SESSIONS);
+        let wave = (sessions - opened).min(wave_sessions);
         for first in (opened..opened + wave).step_by(100) {
             let now = clock.now_ms();
             let events = (first..(first + 100).min(opened + wave))
@@ -117,7 +123,7 @@ async fn main() -> anyhow::Result<()> {
     let after = rss_bytes()?;
     let per_session = (after.saturating_sub(before)) as f64 / sessions as f64;
     println!(
-        "{sessions} live sessions opened in {:.2} s ({:.0}/s) in waves of {WAVE_SESSIONS}; RSS {:.1} MiB before, {:.1} MiB peak with a wave active, {:.1} MiB once quiet ({} live, {} SessionActors running); {:.0} bytes per live session (compact entry, interned strings, session index entry, live visitor entry, and the freed memory of one wave of actors the allocator keeps)",
+        "{sessions} live sessions opened in {:.2} s ({:.0}/s) in waves of {wave_sessions}; RSS {:.1} MiB before, {:.1} MiB peak with a wave active, {:.1} MiB once quiet ({} live, {} SessionActors running); {:.0} bytes per live session (compact entry, interned strings, session index entry, live visitor entry, and the freed memory of one wave of actors the allocator keeps)",
         opened_in.as_secs_f64(),
         sessions as f64 / opened_in.as_secs_f64(),
         before as f64 / 1048576.0,

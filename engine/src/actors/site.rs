@@ -24,7 +24,7 @@ use tokio::task::JoinSet;
 
 use super::recovery::{recover_sessions, RecoveredSession};
 use super::session::{SessionActor, SessionArgs, SessionMsg};
-use super::table::{Activate, SessionTable};
+use super::table::{Activate, Next, SessionTable};
 use super::ActorContext;
 use crate::live::{LiveEvent, LiveStats};
 use crate::session::{SessionIndex, SessionState};
@@ -270,10 +270,32 @@ fn resume_visitor(index: &SessionIndex, session: &RecoveredSession) {
 }
 
 async fn route(myself: &ActorRef<SiteMsg>, state: &mut SiteState, event: LiveEvent) {
-    let activate = state.args.table.lock().accept(event, &state.args.live);
-    if let Some(activate) = activate {
-        activate_session(myself, state, activate).await;
+    let next = state.args.table.lock().accept(event, &state.args.live);
+    match next {
+        None => {}
+        Some(Next::Activate(activate)) => activate_session(myself, state, activate).await,
+        Some(Next::Deactivate(session_id, actor)) => deactivate(myself, session_id, actor),
     }
+}
+
+/// Asks an actor (marked deactivating) for its state; the answer comes back as
+/// [`SiteMsg::Deactivated`]. One that is gone is folded by its supervision event.
+fn deactivate(myself: &ActorRef<SiteMsg>, session_id: Arc<str>, actor: ActorRef<SessionMsg>) {
+    let (port, answer) = ractor::concurrency::oneshot();
+    if actor.cast(SessionMsg::Deactivate(port.into())).is_err() {
+        return;
+    }
+    let site = myself.clone();
+    let actor_id = actor.get_id();
+    tokio::spawn(async move {
+        if let Ok(session) = answer.await {
+            let _ = site.cast(SiteMsg::Deactivated {
+                session_id,
+                actor: actor_id,
+                state: Box::new(session),
+            });
+        }
+    });
 }
 
 async fn activate_session(myself: &ActorRef<SiteMsg>, state: &SiteState, activate: Activate) {
@@ -314,22 +336,7 @@ fn tick(myself: &ActorRef<SiteMsg>, state: &mut SiteState) {
         (quiet, idle)
     };
     for (session_id, actor) in quiet {
-        let (port, answer) = ractor::concurrency::oneshot();
-        if actor.cast(SessionMsg::Deactivate(port.into())).is_err() {
-            // gone: its supervision event folds it
-            continue;
-        }
-        let site = myself.clone();
-        let actor_id = actor.get_id();
-        tokio::spawn(async move {
-            if let Ok(session) = answer.await {
-                let _ = site.cast(SiteMsg::Deactivated {
-                    session_id,
-                    actor: actor_id,
-                    state: Box::new(session),
-                });
-            }
-        });
+        deactivate(myself, session_id, actor);
     }
     let mut closing = idle;
     closing.append(&mut state.unwritten);
@@ -354,7 +361,7 @@ async fn close_all(state: &mut SiteState) -> usize {
     if let Some(waiting) = state.recovering.take() {
         let mut table = state.args.table.lock();
         for event in waiting {
-            if let Some(activate) = table.accept(event, &live) {
+            if let Some(Next::Activate(activate)) = table.accept(event, &live) {
                 table.apply_without_actor(activate, &live);
             }
         }
@@ -381,7 +388,7 @@ async fn close_all(state: &mut SiteState) -> usize {
             Ok(ractor::rpc::CallResult::Success(session)) => {
                 if let Some(pending) = table.deactivated(&session_id, actor, session) {
                     for event in pending {
-                        if let Some(activate) = table.accept(event, &live) {
+                        if let Some(Next::Activate(activate)) = table.accept(event, &live) {
                             table.apply_without_actor(activate, &live);
                         }
                     }

@@ -41,6 +41,13 @@ pub(super) struct Activation {
     pub(super) last_event_ms: i64,
 }
 
+/// What the SiteActor must do after [`SessionTable::accept`].
+pub(super) enum Next {
+    Activate(Activate),
+    /// Ask this actor (marked deactivating) for its state.
+    Deactivate(Arc<str>, ActorRef<SessionMsg>),
+}
+
 /// Spawn a SessionActor for `session_id` with `state` and send it `events`.
 pub(super) struct Activate {
     pub(super) session_id: Arc<str>,
@@ -72,9 +79,10 @@ impl SessionTable {
         self.active.len()
     }
 
-    /// Applies one event: to its active actor, to the pending list of a deactivating one, or
-    /// asks for an activation.
-    pub(super) fn accept(&mut self, mut event: LiveEvent, live: &LiveStats) -> Option<Activate> {
+    /// Applies one event: to its active actor (asking for its deactivation once it has
+    /// [`SESSION_ACTIVE_MAX_EVENTS`]), to the pending list of a deactivating one, or asks for an
+    /// activation.
+    pub(super) fn accept(&mut self, mut event: LiveEvent, live: &LiveStats) -> Option<Next> {
         if let Some(path) = &event.path {
             event.path = Some(self.paths.intern(path));
         }
@@ -88,19 +96,19 @@ impl SessionTable {
             });
             let state = entry.state.clone();
             self.sessions.insert(session_id.clone(), entry);
-            return Some(Activate {
+            return Some(Next::Activate(Activate {
                 session_id,
                 state,
                 events: vec![event],
-            });
+            }));
         };
         entry.last_activity_ms = entry.last_activity_ms.max(event.received_ms);
         let Some(activation) = &mut entry.activation else {
-            return Some(Activate {
+            return Some(Next::Activate(Activate {
                 session_id: event.session_id.clone(),
                 state: entry.state.clone(),
                 events: vec![event],
-            });
+            }));
         };
         if activation.deactivating {
             activation.pending.push(event);
@@ -111,7 +119,16 @@ impl SessionTable {
             .actor
             .cast(SessionMsg::Event(Box::new(event.clone())))
         {
-            Ok(()) => activation.sent.push(event),
+            Ok(()) => {
+                activation.sent.push(event);
+                if activation.sent.len() >= SESSION_ACTIVE_MAX_EVENTS {
+                    activation.deactivating = true;
+                    return Some(Next::Deactivate(
+                        entry.state.session_id.clone(),
+                        activation.actor.clone(),
+                    ));
+                }
+            }
             // gone without its supervision event yet: fold it here, the event included
             Err(_) => {
                 let actor = activation.actor.get_id();
