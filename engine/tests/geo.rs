@@ -23,8 +23,10 @@ use serde_json::{json, Value};
 const EVENT: &str = "/api/v1/analytics/track/event";
 
 fn test_db() -> Option<PathBuf> {
-    let path = std::env::var_os("GEOIP_TEST_DB")
-        .map_or_else(|| PathBuf::from("/var/tmp/ecomdash-geoip/geoip.mmdb"), PathBuf::from);
+    let path = std::env::var_os("GEOIP_TEST_DB").map_or_else(
+        || PathBuf::from("/var/tmp/ecomdash-geoip/geoip.mmdb"),
+        PathBuf::from,
+    );
     if path.exists() {
         return Some(path);
     }
@@ -210,7 +212,10 @@ fn imported_and_live_events_carry_their_country() {
             summary.body
         );
     }
-    let filtered = daemon.get(&format!("{path}&country=NL"), &[("Authorization", &read_auth)]);
+    let filtered = daemon.get(
+        &format!("{path}&country=NL"),
+        &[("Authorization", &read_auth)],
+    );
     assert_eq!(filtered.status, 200, "{}", filtered.body);
     assert_eq!(
         filtered.json()["totals"]["pageviews"],
@@ -247,7 +252,13 @@ fn imported_and_live_events_carry_their_country() {
         haystacks.push((file, bytes));
     }
     for (file, bytes) in &haystacks {
-        for ip in ["8.8.8.8", "193.0.6.139", "2001:67c:2e8", "133.11.0.1", "2001:620::1"] {
+        for ip in [
+            "8.8.8.8",
+            "193.0.6.139",
+            "2001:67c:2e8",
+            "133.11.0.1",
+            "2001:620::1",
+        ] {
             assert!(
                 !bytes.windows(ip.len()).any(|w| w == ip.as_bytes()),
                 "{ip} found in {}",
