@@ -331,3 +331,54 @@ fn a_bad_database_file_stops_startup_naming_the_file() {
         assert!(stderr.contains("geoip database"), "{stderr}");
     }
 }
+
+#[test]
+fn offline_import_uses_the_geoip_db_flag() {
+    let Some(db) = test_db() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let keys = site_add(&dir, "shop.example");
+    let file = tmp.path().join("events.ndjson");
+    let start = now_ms() - 86_400_000;
+    // a browser: events without a User-Agent count as bots, which open no session
+    let ua = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
+    let mut ndjson = String::new();
+    for (i, ip) in ["2001:200::1", "130.59.31.80"].iter().enumerate() {
+        ndjson.push_str(&format!(
+            "{{\"type\":\"pageview\",\"url\":\"https://shop.example/\",\"ts\":{},\"ip\":\"{ip}\",\"user_agent\":\"{ua}\"}}\n",
+            start + i as i64 * 60_000
+        ));
+    }
+    std::fs::write(&file, ndjson).unwrap();
+    let out = run(
+        &[
+            "import",
+            file.to_str().unwrap(),
+            "--site",
+            "shop.example",
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "--geoip-db",
+            db.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let daemon = Daemon::start(&dir, &[]);
+    assert_eq!(
+        sql(&daemon, &keys, "SELECT country FROM events ORDER BY ts"),
+        json!([["JP"], ["CH"]])
+    );
+    assert_eq!(
+        sql(
+            &daemon,
+            &keys,
+            "SELECT country, count() FROM sessions GROUP BY country ORDER BY country"
+        ),
+        json!([["CH", 1], ["JP", 1]])
+    );
+}
