@@ -26,6 +26,8 @@ pub const COMPACT_QUEUE_CAPACITY: usize = 1;
 /// Without pokes (no flushes), the compactor still wakes this often, so `event_id` values
 /// expire on an idle store too.
 const IDLE_RUN_INTERVAL: Duration = Duration::from_secs(60);
+/// Row-count ratio between neighbouring size tiers of background compaction.
+const TIER_FACTOR: u64 = 4;
 
 pub(crate) enum CompactMsg {
     Run,
@@ -63,9 +65,10 @@ pub(crate) fn run_compactor(shared: Arc<Shared>, rx: Receiver<CompactMsg>) {
     }
 }
 
-/// Merges, in every partition with at least `min_segments` small segments, the oldest small
-/// segments (up to `compaction_max_rows` rows) into one; then drops expired `event_id` values
-/// from the segments that still hold them.
+/// Merges, in every partition with at least `min_segments` small segments of one size tier,
+/// the oldest of them (up to `compaction_max_rows` rows) into one; with `min_segments <= 2`
+/// ([`crate::Store::compact`]) the oldest small segments of any size. Then drops expired
+/// `event_id` values from the segments that still hold them.
 pub(crate) fn compact(
     shared: &Shared,
     min_segments: usize,
@@ -95,10 +98,13 @@ fn merge(shared: &Shared, min_segments: usize) -> Result<CompactionReport, Store
     }
     let mut report = CompactionReport::default();
     for ((table, site, day), mut group) in groups {
+        group.sort_by(|a, b| a.entry.file.cmp(&b.entry.file));
+        if min_segments > 2 {
+            group = lowest_full_tier(group, min_segments);
+        }
         if group.len() < min_segments.max(2) {
             continue;
         }
-        group.sort_by(|a, b| a.entry.file.cmp(&b.entry.file));
         let mut rows = 0;
         let mut inputs = Vec::new();
         for seg in group {
@@ -174,6 +180,30 @@ fn merge(shared: &Shared, min_segments: usize) -> Result<CompactionReport, Store
     Ok(report)
 }
 
+/// Size tier of a segment: segments within a factor of [`TIER_FACTOR`] in rows share a tier.
+fn tier(rows: u64) -> u32 {
+    rows.max(1).ilog(TIER_FACTOR)
+}
+
+/// The segments (oldest first) of the lowest size tier that has at least `min_segments` of them,
+/// or none. Background merges take one tier at a time (size-tiered compaction): a row is then
+/// rewritten about once per tier on its way to a final segment, instead of with every merge of
+/// a growing segment and the newest small ones (at 1,000-row flushes that was up to hundreds
+/// of rewrites per row before a partition's segment reached its final size).
+fn lowest_full_tier(group: Vec<Arc<LiveSegment>>, min_segments: usize) -> Vec<Arc<LiveSegment>> {
+    let mut tiers: BTreeMap<u32, Vec<Arc<LiveSegment>>> = BTreeMap::new();
+    for seg in group {
+        tiers
+            .entry(tier(seg.entry.row_count))
+            .or_default()
+            .push(seg);
+    }
+    tiers
+        .into_values()
+        .find(|segments| segments.len() >= min_segments)
+        .unwrap_or_default()
+}
+
 fn all_null_str(rows: usize) -> ColumnVec {
     ColumnVec::Str {
         dict: Arc::new(crate::column::StrDict::new()),
@@ -190,5 +220,66 @@ pub(crate) fn remove_segment_files(shared: &Shared, segments: &[Arc<LiveSegment>
         if let Err(error) = fs::remove_file(&path) {
             warn!(file = %path.display(), %error, "cannot delete replaced segment file");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![expect(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::row::{RowBuf, Value};
+    use crate::{Durability, Store, StoreConfig};
+
+    fn events(first: usize, n: usize) -> RowBuf {
+        let schema = Table::Events.schema();
+        let mut buf = RowBuf::new(Table::Events);
+        for i in first..first + n {
+            let mut row = vec![Value::Null; schema.len()];
+            let id = format!("e{i}");
+            row[0] = Value::Int(1_767_225_600_000_000 + i as i64 * 1_000_000);
+            row[1] = Value::Str("a.com");
+            row[4] = Value::Str(&id);
+            buf.push_row(&row).unwrap();
+        }
+        buf
+    }
+
+    #[test]
+    fn background_merges_are_tiered_so_each_row_is_rewritten_a_few_times() {
+        const FLUSHES: usize = 64;
+        const ROWS: usize = 50;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(
+            dir.path(),
+            StoreConfig {
+                durability: Durability::None,
+                dedup_window_ms: 0,
+                // The compactor thread stays idle; the test runs its merges after each flush.
+                compaction_min_segments: 1_000,
+                ..StoreConfig::default()
+            },
+        )
+        .unwrap();
+        let mut rewritten = 0;
+        for flush in 0..FLUSHES {
+            store.append(events(flush * ROWS, ROWS)).wait().unwrap();
+            store.flush().unwrap();
+            loop {
+                let report = compact(store.shared(), 4).unwrap();
+                if report.partitions == 0 {
+                    break;
+                }
+                rewritten += report.rows;
+            }
+        }
+        let total = (FLUSHES * ROWS) as u64;
+        let stats = store.stats();
+        assert_eq!(stats.segment_rows, total);
+        // 64 flushes = 4^3: three tiers of merges, so every row is rewritten three times.
+        // Merging the oldest small segments whatever their size rewrote the growing segment
+        // with every fourth flush: ~FLUSHES/2 times per row.
+        assert_eq!(rewritten, 3 * total, "{stats:?}");
+        assert_eq!(stats.segment_count, 1);
     }
 }

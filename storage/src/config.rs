@@ -38,8 +38,9 @@ pub struct StoreConfig {
     pub wal_file_max_bytes: u64,
     /// Segments smaller than this are compaction candidates.
     pub compaction_small_segment_bytes: u64,
-    /// Background compaction of a partition starts when it has this many small segments
-    /// ([`crate::Store::compact`] merges any partition with two or more).
+    /// Background compaction of a partition starts when it has this many small segments of one
+    /// size tier (row counts within a factor of 4), and merges those ([`crate::Store::compact`]
+    /// merges any partition with two or more, of any size).
     pub compaction_min_segments: usize,
     /// Most rows merged into one segment by one compaction. Inputs are decoded whole while they
     /// are merged, so this bounds compaction's transient memory (a few hundred bytes per row),

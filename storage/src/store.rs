@@ -352,6 +352,11 @@ impl Store {
         Snapshot::new(state.segments.clone(), batches)
     }
 
+    #[cfg(test)]
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.inner.shared
+    }
+
     pub fn stats(&self) -> StoreStats {
         let shared = &self.inner.shared;
         let (memtable_rows, memtable_bytes) = {
