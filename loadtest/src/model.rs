@@ -25,6 +25,9 @@ use crate::catalog::{landing, product, Zipf, CATEGORIES};
 /// How many recent visitors a returning visitor is drawn from.
 pub const RETURNING_POOL: usize = 1000;
 
+/// Hour of the day (UTC) at which a day/night cycle ([`ModelConfig::diurnal_amplitude`]) peaks.
+pub const DIURNAL_PEAK_HOUR: f64 = 20.0;
+
 /// Continuation rates of the ecommerce funnel, each in 0..=1.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Funnel {
@@ -56,6 +59,9 @@ pub struct ModelConfig {
     pub base_ms: i64,
     /// Mean gap between session starts on the timeline, in milliseconds.
     pub session_gap_ms: f64,
+    /// Day/night cycle of the session rate, 0..1: the rate is `1 + amplitude * cos(..)` times
+    /// the mean, highest at [`DIURNAL_PEAK_HOUR`] UTC. 0 (the default) keeps it flat.
+    pub diurnal_amplitude: f64,
     /// Share of sessions that are bots.
     pub bot_share: f64,
     /// Share of human sessions with a single page.
@@ -76,6 +82,7 @@ impl ModelConfig {
             sites: sites.max(1),
             base_ms,
             session_gap_ms: 50.0,
+            diurnal_amplitude: 0.0,
             bot_share: 0.05,
             single_page_share: 0.4,
             max_pages: 20,
@@ -151,13 +158,25 @@ impl TrafficModel {
     /// The events of the next session, in time order.
     pub fn next_session(&mut self) -> Vec<GeneratedEvent> {
         let gap = -self.config.session_gap_ms * (1.0 - self.rng.gen::<f64>()).ln();
-        self.clock_ms += gap;
+        self.clock_ms += gap / self.rate_factor();
         let site = self.sites.sample(&mut self.rng);
         if self.rng.gen_bool(self.config.bot_share.clamp(0.0, 1.0)) {
             self.bot_session(site)
         } else {
             self.human_session(site)
         }
+    }
+
+    /// The session rate at the current clock relative to the mean (1.0 without a day/night
+    /// cycle); it averages to 1 over a day.
+    fn rate_factor(&self) -> f64 {
+        let amplitude = self.config.diurnal_amplitude.clamp(0.0, 0.95);
+        if amplitude == 0.0 {
+            return 1.0;
+        }
+        let hour = (self.clock_ms / 3_600_000.0).rem_euclid(24.0);
+        let phase = (hour - DIURNAL_PEAK_HOUR) / 24.0 * std::f64::consts::TAU;
+        1.0 + amplitude * phase.cos()
     }
 
     fn public_ip(&mut self) -> Ipv4Addr {
