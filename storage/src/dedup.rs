@@ -2,8 +2,9 @@
 //! so a retried event is stored once.
 //!
 //! Keys are 64-bit SipHash-1-3 values under a random per-process key (one hash pass per event;
-//! nobody outside can aim collisions at it), so memory per key is fixed at about 36 bytes (the
-//! map slot plus the eviction queue entry). A false "duplicate" needs two different keys to hash
+//! nobody outside can aim collisions at it), so memory per key is fixed: 35–65 bytes (a 16-byte
+//! map slot and a 16-byte eviction queue entry, times the tables' spare capacity), half of what
+//! 128-bit keys took. A false "duplicate" needs two different keys to hash
 //! alike: with K keys in the window, a new event is wrongly dropped with probability K / 2^64
 //! (at 1,000 events/s and a 24 h window, once in ~2·10^11 events). The window is rebuilt on open
 //! from the replayed WAL (which records arrival times) and from the `event_id` columns of
