@@ -143,10 +143,11 @@ impl Engine {
         rows: RowBuf,
         live: Vec<LiveEvent>,
     ) -> Result<AppendReceipt, AppendError> {
+        let accepted = rows.row_count() as u64;
         let receipt = self.store.append(rows).await?;
         self.metrics
             .events_accepted
-            .fetch_add(live.len() as u64, Ordering::Relaxed);
+            .fetch_add(accepted, Ordering::Relaxed);
         self.metrics
             .events_deduplicated
             .fetch_add(receipt.rows_deduplicated as u64, Ordering::Relaxed);

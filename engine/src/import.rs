@@ -122,7 +122,10 @@ impl<'e> Importer<'e> {
                 enricher.prepare(&site, &event, &client, options.now_ms, &mut rows)
             });
             match result {
-                Ok(event) => live.push(event),
+                Ok(event) => {
+                    self.report.imported += 1;
+                    live.extend(event);
+                }
                 Err(error) => {
                     self.report.rejected += 1;
                     if self.report.errors.len() < MAX_IMPORT_ERRORS_REPORTED {
@@ -131,7 +134,6 @@ impl<'e> Importer<'e> {
                 }
             }
         }
-        self.report.imported += live.len() as u64;
         let mut events = Vec::with_capacity(1);
         let mut sessions = RowBuf::new(Table::Sessions);
         for event in live.iter().filter(|e| !e.is_bot) {

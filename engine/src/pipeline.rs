@@ -11,14 +11,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 use ecomdash_protocol::{
-    validate_event, ErrorCode, ErrorDetail, EventType, PropValue, Props, Text, ValidateOptions,
-    WireEvent,
+    validate_event, ErrorCode, ErrorDetail, EventType, Text, ValidateOptions, WireEvent,
 };
 use ecomdash_storage::{RowBuf, RowError, Table, Value};
 
 use crate::enrich::{
-    bot_reason, classify_referrer, is_sensitive_param_name, parse_page_url, scrub_text, scrub_url,
-    GeoDb, GeoError, HeaderEvidence, SaltError, SaltRing, TrustedProxies, UserAgentCache,
+    bot_reason, classify_referrer, parse_page_url, scrub_text, scrub_url, write_props_json, GeoDb,
+    GeoError, HeaderEvidence, SaltError, SaltRing, TrustedProxies, UserAgentCache,
 };
 use crate::live::LiveEvent;
 use crate::rows::{EventColumns, MissingColumn};
@@ -32,9 +31,12 @@ pub enum ClientContext<'a> {
         user_agent: &'a str,
         accept_language: Option<&'a str>,
     },
-    /// A shop backend's SDK (QUIC): the end user's `user_agent` and `ip` come from each event
-    /// when the backend forwards them; `peer` is the connection's address.
-    Sdk { peer: IpAddr },
+    /// A server-side sender (a shop backend, through QUIC or the Rust client over HTTP): no
+    /// browser made the request. The end user's `user_agent` and `ip` come from each event when
+    /// the backend forwards them (`peer`, the connection's address, stands in for a missing
+    /// `ip`); without a User-Agent the event has no visitor (and is no bot: a missing
+    /// User-Agent is normal for a server).
+    Server { peer: IpAddr },
     /// Bulk import: `user_agent` and `ip` come from each line; `run_key` keys the visitor hash
     /// of this import run (history has no daily salts left to use).
     Import { run_key: u64 },
@@ -42,12 +44,17 @@ pub enum ClientContext<'a> {
 
 /// Rough encoded size of one event row, to size row buffers.
 const ROW_BYTES_ESTIMATE: usize = 256;
+/// Most columns the `events` table may have: a row's values are built on the stack.
+pub const MAX_EVENT_COLUMNS: usize = 64;
 
 /// What the per-event loop made of one request's events.
 pub struct PreparedEvents {
     /// The `events` rows of the accepted events, ready to append.
     pub rows: RowBuf,
-    /// What the actors get once the rows are durable, one per accepted event.
+    /// Events accepted (rows in `rows`).
+    pub accepted: usize,
+    /// What the actors get once the rows are durable: one per accepted event that has a
+    /// visitor (server-side events without one are stored but go to no actor).
     pub live: Vec<LiveEvent>,
     /// Refused events: their index in the request and why (field relative to the event).
     pub rejected: Vec<(usize, ErrorDetail)>,
@@ -61,6 +68,10 @@ pub enum EnricherError {
     Schema(#[from] MissingColumn),
     #[error(transparent)]
     Geo(#[from] GeoError),
+    #[error(
+        "the events table has {0} columns, more than the {MAX_EVENT_COLUMNS} a row is built with"
+    )]
+    TooManyColumns(usize),
 }
 
 /// Shared, read-mostly enrichment state: the User-Agent cache, daily salts, trusted proxies and
@@ -86,12 +97,16 @@ impl Enricher {
         now_ms: i64,
         trusted_proxies: TrustedProxies,
     ) -> Result<Enricher, EnricherError> {
+        let cols = EventColumns::resolve()?;
+        if cols.len > MAX_EVENT_COLUMNS {
+            return Err(EnricherError::TooManyColumns(cols.len));
+        }
         Ok(Enricher {
             user_agents: UserAgentCache::default(),
             salts: SaltRing::open(data_dir, (now_ms / 1000).max(0) as u64)?,
             geo: None,
             trusted_proxies,
-            cols: EventColumns::resolve()?,
+            cols,
         })
     }
 
@@ -114,6 +129,7 @@ impl Enricher {
         let count = events.len();
         let mut prepared = PreparedEvents {
             rows: RowBuf::with_capacity(Table::Events, count * ROW_BYTES_ESTIMATE),
+            accepted: 0,
             live: Vec::with_capacity(count),
             rejected: Vec::new(),
         };
@@ -123,7 +139,10 @@ impl Enricher {
                 self.prepare(site, &event, client, options.now_ms, &mut prepared.rows)
             });
             match result {
-                Ok(live) => prepared.live.push(live),
+                Ok(live) => {
+                    prepared.accepted += 1;
+                    prepared.live.extend(live);
+                }
                 Err(error) if error.code == ErrorCode::Internal => return Err(error),
                 Err(error) => prepared.rejected.push((index, error)),
             }
@@ -132,7 +151,9 @@ impl Enricher {
     }
 
     /// Enriches `event`, appends its row to `rows` and returns what the live figures and the
-    /// session actors need. `received_ms` is the server time the request arrived.
+    /// session actors need, or `None` for a server-side event that names no visitor (stored and
+    /// counted, but it opens no session and is no live visitor). `received_ms` is the server
+    /// time the request arrived.
     pub fn prepare(
         &self,
         site: &SiteContext<'_>,
@@ -140,83 +161,88 @@ impl Enricher {
         client: &ClientContext<'_>,
         received_ms: i64,
         rows: &mut RowBuf,
-    ) -> Result<LiveEvent, ErrorDetail> {
+    ) -> Result<Option<LiveEvent>, ErrorDetail> {
         let cols = &self.cols;
         let event_ms = event.ts.unwrap_or(received_ms);
         let url = scrub_url(&event.url);
         let page = parse_page_url(&url).map_err(|e| ErrorDetail::field("url", e.to_string()))?;
 
+        let forwarded_ip = || event.ip.as_deref().and_then(|ip| ip.parse::<IpAddr>().ok());
+        // the browser the event is about (its User-Agent and address), when there is one
         let (user_agent, ip, headers) = match client {
             ClientContext::Http {
                 ip,
                 user_agent,
                 accept_language,
             } => (
-                *user_agent,
+                Some(*user_agent),
                 Some(*ip),
                 HeaderEvidence::Http {
                     accept_language: *accept_language,
                 },
             ),
-            // A backend forwards its end user's address and User-Agent in the event; without
-            // them the connection's peer stands in. The browser-header bot heuristic (missing
-            // Accept-Language) does not apply to server-side senders, so `lang` (or `und`,
-            // "undetermined") is passed as that evidence.
-            ClientContext::Sdk { peer } => (
-                event.user_agent.as_deref().unwrap_or(""),
-                Some(
-                    event
-                        .ip
-                        .as_deref()
-                        .and_then(|ip| ip.parse::<IpAddr>().ok())
-                        .unwrap_or(*peer),
-                ),
-                HeaderEvidence::Http {
-                    accept_language: Some(event.lang.as_deref().unwrap_or("und")),
-                },
-            ),
+            // a backend forwards its end user's User-Agent and address when it has them; with a
+            // User-Agent but no address the connection's peer stands in for the visitor hash
+            ClientContext::Server { peer } => {
+                let user_agent = event.user_agent.as_deref();
+                let ip = forwarded_ip().or(user_agent.map(|_| *peer));
+                (user_agent, ip, HeaderEvidence::Unavailable)
+            }
             ClientContext::Import { .. } => (
-                event.user_agent.as_deref().unwrap_or(""),
-                event.ip.as_deref().and_then(|ip| ip.parse::<IpAddr>().ok()),
+                Some(event.user_agent.as_deref().unwrap_or("")),
+                forwarded_ip(),
                 HeaderEvidence::Unavailable,
             ),
         };
-        let agent = self.user_agents.get(user_agent);
-        let geo = self.geo.as_ref().zip(ip).and_then(|(db, ip)| db.lookup(ip));
-        let is_bot = bot_reason(agent.bot, headers).is_some();
-
-        let (visitor, visitor_id): (u64, Arc<str>) = match &event.visitor_id {
-            Some(given) => (hash_str(given), Arc::from(given.as_str())),
-            None => {
-                let visitor = match (client, ip) {
-                    (ClientContext::Http { .. } | ClientContext::Sdk { .. }, Some(ip)) => {
-                        let now_secs = (received_ms / 1000).max(0) as u64;
-                        self.salts
-                            .visitor_id(now_secs, site.domain, ip, user_agent)
-                            .map_err(|e| {
-                                tracing::error!(error = %e, "visitor salt unavailable");
-                                ErrorDetail::new(ErrorCode::Internal, "internal error")
-                            })?
-                            .0
-                    }
-                    (ClientContext::Http { .. } | ClientContext::Sdk { .. }, None) => 0,
-                    (ClientContext::Import { run_key }, _) => {
-                        let mut hasher = DefaultHasher::new();
-                        run_key.hash(&mut hasher);
-                        event_ms.div_euclid(86_400_000).hash(&mut hasher);
-                        site.domain.hash(&mut hasher);
-                        ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
-                            .hash(&mut hasher);
-                        user_agent.hash(&mut hasher);
-                        hasher.finish()
-                    }
-                };
-                (visitor, Arc::from(format!("{visitor:016x}")))
-            }
+        let agent = user_agent.map(|ua| self.user_agents.get(ua));
+        // the shop server's own address says nothing about where its customer is
+        let geo_ip = match client {
+            ClientContext::Server { .. } => forwarded_ip(),
+            _ => ip,
         };
-        let session_id: Arc<str> = match &event.session_id {
-            Some(given) => Arc::from(given.as_str()),
-            None => site.sessions.assign(site.domain, visitor, event_ms),
+        let geo = self
+            .geo
+            .as_ref()
+            .zip(geo_ip)
+            .and_then(|(db, ip)| db.lookup(ip));
+        let is_bot = agent
+            .as_ref()
+            .is_some_and(|agent| bot_reason(agent.bot, headers).is_some());
+
+        let visitor = match (&event.visitor_id, client, user_agent, ip) {
+            (Some(given), ..) => Some((hash_str(given), Arc::from(given.as_str()))),
+            (None, ClientContext::Import { run_key }, Some(user_agent), ip) => {
+                let mut hasher = DefaultHasher::new();
+                run_key.hash(&mut hasher);
+                event_ms.div_euclid(86_400_000).hash(&mut hasher);
+                site.domain.hash(&mut hasher);
+                ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+                    .hash(&mut hasher);
+                user_agent.hash(&mut hasher);
+                let visitor = hasher.finish();
+                Some((visitor, hex_id(visitor)))
+            }
+            (None, _, Some(user_agent), Some(ip)) => {
+                let now_secs = (received_ms / 1000).max(0) as u64;
+                let visitor = self
+                    .salts
+                    .visitor_id(now_secs, site.domain, ip, user_agent)
+                    .map_err(|e| {
+                        tracing::error!(error = %e, "visitor salt unavailable");
+                        ErrorDetail::new(ErrorCode::Internal, "internal error")
+                    })?
+                    .0;
+                Some((visitor, hex_id(visitor)))
+            }
+            // server-side without a forwarded User-Agent and address: no visitor is invented
+            (None, ..) => None,
+        };
+        let session_id: Option<Arc<str>> = match (&event.session_id, &visitor) {
+            (Some(given), _) => Some(Arc::from(given.as_str())),
+            (None, Some((visitor, _))) => {
+                Some(site.sessions.assign(site.domain, *visitor, event_ms))
+            }
+            (None, None) => None,
         };
 
         let referrer = classify_referrer(event.referrer.as_deref(), &page.hostname, page.query);
@@ -235,21 +261,25 @@ impl Enricher {
                 .ecommerce
                 .as_ref()
                 .is_some_and(|e| e.order_id.is_some());
-        let props = event.props.as_ref().map(props_json);
+        let mut props = String::new();
+        if let Some(event_props) = &event.props {
+            write_props_json(event_props, &mut props);
+        }
         let error_message = event
             .error
             .as_ref()
             .and_then(|e| e.message.as_deref())
             .map(scrub_text);
 
-        let mut row = vec![Value::Null; cols.len];
+        let mut values = [Value::Null; MAX_EVENT_COLUMNS];
+        let row = &mut values[..cols.len];
         row[cols.ts] = Value::Int(event_ms.saturating_mul(1000));
         row[cols.site] = Value::Str(site.domain);
         row[cols.event_type] = Value::Str(event.event_type.as_str());
         row[cols.name] = Value::Str(event.effective_name());
         row[cols.event_id] = text(&event.event_id);
-        row[cols.session_id] = Value::Str(&session_id);
-        row[cols.visitor_id] = Value::Str(&visitor_id);
+        row[cols.session_id] = opt(session_id.as_deref());
+        row[cols.visitor_id] = opt(visitor.as_ref().map(|(_, id)| &**id));
         row[cols.user_id] = text(&event.user_id);
         row[cols.hostname] = Value::Str(&page.hostname);
         row[cols.path] = Value::Str(&path);
@@ -263,11 +293,13 @@ impl Enricher {
             row[cols.region] = opt(geo.region.as_deref());
             row[cols.city] = opt(geo.city.as_deref());
         }
-        row[cols.device] = Value::Str(agent.device.as_str());
-        row[cols.browser] = Value::Str(&agent.browser);
-        row[cols.browser_version] = Value::Str(&agent.browser_version);
-        row[cols.os] = Value::Str(&agent.os);
-        row[cols.os_version] = Value::Str(&agent.os_version);
+        if let Some(agent) = &agent {
+            row[cols.device] = Value::Str(agent.device.as_str());
+            row[cols.browser] = Value::Str(&agent.browser);
+            row[cols.browser_version] = Value::Str(&agent.browser_version);
+            row[cols.os] = Value::Str(&agent.os);
+            row[cols.os_version] = Value::Str(&agent.os_version);
+        }
         if let Some(screen) = event.screen {
             row[cols.screen_w] = Value::Int(i64::from(screen.w));
             row[cols.screen_h] = Value::Int(i64::from(screen.h));
@@ -282,7 +314,9 @@ impl Enricher {
             row[cols.order_id] = text(&ecommerce.order_id);
             row[cols.product_id] = text(&ecommerce.product_id);
         }
-        row[cols.props] = opt(props.as_deref());
+        if event.props.is_some() {
+            row[cols.props] = Value::Str(&props);
+        }
         if let Some(vitals) = &event.vitals {
             let float = |v: Option<f64>| v.map_or(Value::Null, Value::Float);
             row[cols.lcp] = float(vitals.lcp);
@@ -302,13 +336,16 @@ impl Enricher {
             row[cols.engagement_ms] = Value::Int(ms as i64);
         }
         row[cols.error_message] = opt(error_message.as_deref());
-        rows.push_row(&row).map_err(|e: RowError| {
+        rows.push_row(row).map_err(|e: RowError| {
             tracing::error!(error = %e, "event row does not match the schema");
             ErrorDetail::new(ErrorCode::Internal, "internal error")
         })?;
 
+        let (Some((visitor, visitor_id)), Some(session_id)) = (visitor, session_id) else {
+            return Ok(None);
+        };
         let arc = |v: Option<&str>| v.map(Arc::from);
-        Ok(LiveEvent {
+        Ok(Some(LiveEvent {
             received_ms,
             event_ms,
             visitor,
@@ -320,12 +357,12 @@ impl Enricher {
             referrer_source: Some(referrer_source),
             utm: utm.map(|v| arc(v.as_deref())),
             country: geo.and_then(|g| g.country.clone()),
-            device: Some(Arc::from(agent.device.as_str())),
-            browser: Some(agent.browser.clone()),
-            os: Some(agent.os.clone()),
+            device: agent.as_ref().map(|a| a.device_name.clone()),
+            browser: agent.as_ref().map(|a| a.browser.clone()),
+            os: agent.as_ref().map(|a| a.os.clone()),
             revenue: revenue.unwrap_or(0),
             converted,
-        })
+        }))
     }
 }
 
@@ -335,6 +372,16 @@ fn opt(v: Option<&str>) -> Value<'_> {
 
 fn text<'a>(v: &'a Option<Text<'_>>) -> Value<'a> {
     v.as_deref().map_or(Value::Null, Value::Str)
+}
+
+/// A 64-bit id as the 16 lower-case hex digits stored in `visitor_id` (one allocation: the Arc).
+fn hex_id(id: u64) -> Arc<str> {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut hex = [0u8; 16];
+    for (i, digit) in hex.iter_mut().enumerate() {
+        *digit = DIGITS[((id >> (60 - 4 * i)) & 0xf) as usize];
+    }
+    Arc::from(std::str::from_utf8(&hex).unwrap_or_default())
 }
 
 fn hash_str(s: &str) -> u64 {
@@ -381,25 +428,6 @@ fn revenue_minor_units(event: &WireEvent<'_>) -> (Option<i64>, Option<String>) {
     (major.map(|m| (m * scale).round() as i64), Some(currency))
 }
 
-/// `props` as JSON text, with sensitive names dropped and e-mails / card numbers redacted.
-fn props_json(props: &Props<'_>) -> String {
-    let mut map = serde_json::Map::with_capacity(props.0.len());
-    for (key, value) in &props.0 {
-        if is_sensitive_param_name(key) {
-            continue;
-        }
-        let value = match value {
-            PropValue::Null => serde_json::Value::Null,
-            PropValue::Bool(b) => serde_json::Value::Bool(*b),
-            PropValue::Number(n) => serde_json::Number::from_f64(*n)
-                .map_or(serde_json::Value::Null, serde_json::Value::Number),
-            PropValue::Text(t) => serde_json::Value::String(scrub_text(t).into_owned()),
-        };
-        map.insert(key.to_string(), value);
-    }
-    serde_json::Value::Object(map).to_string()
-}
-
 #[cfg(test)]
 mod tests {
     #![expect(clippy::unwrap_used)]
@@ -432,6 +460,7 @@ mod tests {
         let mut rows = RowBuf::new(Table::Events);
         let live = enricher
             .prepare(&site, &event, &client, now, &mut rows)
+            .unwrap()
             .unwrap();
         assert!(!live.is_bot);
         assert!(live.converted);

@@ -110,6 +110,77 @@ pub fn decode_batch(json: &[u8]) -> Result<BatchRequest<'_>, ErrorDetail> {
     })
 }
 
+/// A batch body with its events decoded one by one: `events[i]` is event `i` or why it is not
+/// one, so one bad event rejects only itself.
+#[derive(Debug)]
+pub struct DecodedBatch<'a> {
+    pub api_key: Option<Text<'a>>,
+    pub events: Vec<Result<WireEvent<'a>, ErrorDetail>>,
+}
+
+/// Decodes a whole batch body: the envelope errors of [`decode_batch`], then each event.
+///
+/// A well-formed batch (the common case) is decoded in one pass, straight into its events; only
+/// a batch that fails that pass is decoded again envelope first, event by event, to say which
+/// events are bad and why.
+pub fn decode_batch_events(json: &[u8]) -> Result<DecodedBatch<'_>, ErrorDetail> {
+    if let Ok(whole) = serde_json::from_slice::<WholeBatch<'_>>(json) {
+        if !whole.events.0.is_empty() {
+            return Ok(DecodedBatch {
+                api_key: whole.api_key,
+                events: whole.events.0,
+            });
+        }
+    }
+    let request = decode_batch(json)?;
+    Ok(DecodedBatch {
+        api_key: request.api_key,
+        events: request
+            .events
+            .iter()
+            .map(|raw| decode_event(raw.get().as_bytes()))
+            .collect(),
+    })
+}
+
+/// The one-pass form of a batch: every event decodes, and there are at most `MAX_BATCH_EVENTS`.
+#[derive(Deserialize)]
+struct WholeBatch<'a> {
+    #[serde(borrow, default)]
+    api_key: Option<Text<'a>>,
+    #[serde(borrow)]
+    events: WholeEvents<'a>,
+}
+
+struct WholeEvents<'a>(Vec<Result<WireEvent<'a>, ErrorDetail>>);
+
+struct WholeEventsVisitor;
+
+impl<'de> Visitor<'de> for WholeEventsVisitor {
+    type Value = WholeEvents<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of events")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<WholeEvents<'de>, A::Error> {
+        let mut events = Vec::with_capacity(seq.size_hint().unwrap_or(16).min(MAX_BATCH_EVENTS));
+        while let Some(event) = seq.next_element::<WireEvent<'de>>()? {
+            if events.len() == MAX_BATCH_EVENTS {
+                return Err(serde::de::Error::custom("too many events"));
+            }
+            events.push(Ok(event));
+        }
+        Ok(WholeEvents(events))
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for WholeEvents<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<WholeEvents<'a>, D::Error> {
+        deserializer.deserialize_seq(WholeEventsVisitor)
+    }
+}
+
 /// serde_json's message without its " at line L column C" suffix.
 fn strip_position(err: &serde_json::Error) -> String {
     let message = err.to_string();

@@ -8,7 +8,9 @@
 //! Header heuristics only apply to requests that came from a browser-facing HTTP endpoint
 //! ([`HeaderEvidence::Http`]): every current browser sends `Accept-Language` with `fetch`,
 //! `XMLHttpRequest` and `sendBeacon`, so its absence marks a script. Imports and server-side SDKs
-//! pass [`HeaderEvidence::Unavailable`] and are judged by their User-Agent only.
+//! pass [`HeaderEvidence::Unavailable`] and are judged by their User-Agent only; a server-side
+//! event that forwards no User-Agent is not judged at all (a shop backend is no browser and no
+//! bot: see `ClientContext::Server` in `pipeline.rs`).
 
 /// Lower-case substrings of User-Agents that mark automated clients. Maintained by hand: add a
 /// pattern when a crawler shows up in real traffic (and a test with its UA).

@@ -65,6 +65,8 @@ pub struct UserAgentInfo {
     pub os: Arc<str>,
     pub os_version: Arc<str>,
     pub device: DeviceClass,
+    /// `device.as_str()`, shared, so handing it on costs no allocation.
+    pub device_name: Arc<str>,
     /// The bot verdict from the User-Agent alone (see [`super::bot`] for header heuristics).
     pub bot: Option<BotReason>,
 }
@@ -114,6 +116,7 @@ pub fn parse_user_agent(user_agent: &str) -> UserAgentInfo {
         os: Arc::from(os),
         os_version: Arc::from(os_version.as_str()),
         device,
+        device_name: Arc::from(device.as_str()),
         bot,
     }
 }

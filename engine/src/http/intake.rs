@@ -11,9 +11,10 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use ecomdash_protocol::decode::decode_batch_events;
 use ecomdash_protocol::limits::{MAX_BATCH_BODY_BYTES, MAX_EVENT_BODY_BYTES};
 use ecomdash_protocol::{
-    decode_batch, decode_event, ErrorCode, RejectedEvent, TrackResponse, ValidateOptions, WireEvent,
+    decode_event, ErrorCode, RejectedEvent, TrackResponse, ValidateOptions, WireEvent,
 };
 
 use super::body::{check_content_type, query_param, read_limited};
@@ -93,6 +94,40 @@ fn authenticate(
         .ok_or_else(|| ApiError::new(ErrorCode::InvalidApiKey, "unknown write key"))
 }
 
+/// Who made the request. A browser always sends a `User-Agent` (possibly empty, when tools
+/// strip it) and `Origin` or `Referer` with a tracker's POST; a request with none of them is a
+/// server-side sender (a shop backend through `ecomdash-client`), whose events are judged by the
+/// `user_agent` / `ip` it forwards, if any. So an empty or tool User-Agent from a browser
+/// context stays a bot, while a backend's order is not one.
+fn client_context<'h>(
+    engine: &Engine,
+    peer: SocketAddr,
+    headers: &'h HeaderMap,
+) -> ClientContext<'h> {
+    let user_agent = headers.get(header::USER_AGENT);
+    let browser_context = user_agent.is_some()
+        || headers.contains_key(header::ORIGIN)
+        || headers.contains_key(header::REFERER);
+    if !browser_context {
+        return ClientContext::Server { peer: peer.ip() };
+    }
+    let forwarded: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    ClientContext::Http {
+        ip: engine
+            .enricher
+            .trusted_proxies
+            .client_ip(peer.ip(), forwarded),
+        user_agent: user_agent.and_then(|v| v.to_str().ok()).unwrap_or(""),
+        accept_language: headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok()),
+    }
+}
+
 async fn track(
     engine: &Arc<Engine>,
     peer: SocketAddr,
@@ -118,12 +153,12 @@ async fn track(
 
     // decode first: the key may be in the body
     let mut single: Option<WireEvent<'_>> = None;
-    let mut raw_events = Vec::new();
+    let mut batch_events = Vec::new();
     let body_key;
     if batch {
-        let request = decode_batch(&bytes)?;
+        let request = decode_batch_events(&bytes)?;
         body_key = request.api_key;
-        raw_events = request.events;
+        batch_events = request.events;
     } else {
         let event = decode_event(&bytes)?;
         body_key = event.api_key.clone();
@@ -135,7 +170,7 @@ async fn track(
         overloaded()
     })?;
     let _admitted = Admitted::new(global, site_permit);
-    let count = if batch { raw_events.len() } else { 1 };
+    let count = if batch { batch_events.len() } else { 1 };
     if let Err(wait_secs) = site.rate.take(count) {
         return Err(ApiError::new(
             ErrorCode::RateLimited,
@@ -153,24 +188,7 @@ async fn track(
         now_ms: received_ms,
         check_ts_window: true,
     };
-    let forwarded: Vec<&str> = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect();
-    let client = ClientContext::Http {
-        ip: engine
-            .enricher
-            .trusted_proxies
-            .client_ip(peer.ip(), forwarded),
-        user_agent: headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or(""),
-        accept_language: headers
-            .get(header::ACCEPT_LANGUAGE)
-            .and_then(|v| v.to_str().ok()),
-    };
+    let client = client_context(engine, peer, headers);
     let site_ctx = SiteContext {
         domain: &site.domain,
         sessions: &site.sessions,
@@ -192,17 +210,15 @@ async fn track(
                 ..prepared
             }
         }
-        None => engine.enricher.prepare_events(
-            &site_ctx,
-            raw_events
-                .iter()
-                .map(|raw| decode_event(raw.get().as_bytes())),
-            &client,
-            options,
-        )?,
+        None => {
+            engine
+                .enricher
+                .prepare_events(&site_ctx, batch_events.into_iter(), &client, options)?
+        }
     };
     let PreparedEvents {
         rows,
+        accepted,
         live,
         rejected,
     } = prepared;
@@ -216,7 +232,7 @@ async fn track(
             }
         })
         .collect();
-    if live.is_empty() {
+    if accepted == 0 {
         let first = rejected.first().map(|r| r.error.clone());
         let status = first
             .as_ref()
@@ -232,7 +248,6 @@ async fn track(
         ));
     }
 
-    let accepted = live.len();
     let receipt = engine
         .commit_events(&site, rows, live)
         .await

@@ -125,14 +125,17 @@ async fn take_batch(
         domain: &site.domain,
         sessions: &site.sessions,
     };
-    let client = ClientContext::Sdk { peer: peer.ip() };
     let PreparedEvents {
         rows,
+        accepted,
         live,
         rejected,
-    } = engine
-        .enricher
-        .prepare_events(&site_ctx, batch.events.into_iter(), &client, options)?;
+    } = engine.enricher.prepare_events(
+        &site_ctx,
+        batch.events.into_iter(),
+        &ClientContext::Server { peer: peer.ip() },
+        options,
+    )?;
     let rejected: Vec<RejectedEvent> = rejected
         .into_iter()
         .map(|(index, error)| {
@@ -143,7 +146,7 @@ async fn take_batch(
             }
         })
         .collect();
-    if live.is_empty() {
+    if accepted == 0 {
         return Ok(Ack {
             sequence: batch.sequence,
             accepted: 0,
@@ -151,7 +154,6 @@ async fn take_batch(
             rejected,
         });
     }
-    let accepted = live.len();
     let receipt = engine
         .commit_events(&site, rows, live)
         .await
