@@ -17,7 +17,7 @@ use ecomdash_storage::{RowBuf, RowError, Table, Value};
 
 use crate::enrich::{
     bot_reason, classify_referrer, parse_page_url, scrub_text, scrub_url, write_props_json, GeoDb,
-    GeoError, HeaderEvidence, SaltError, SaltRing, TrustedProxies, UserAgentCache,
+    GeoError, HeaderEvidence, SaltError, SaltRing, TrustedProxies, UserAgentCache, UserAgentInfo,
 };
 use crate::live::LiveEvent;
 use crate::rows::{EventColumns, MissingColumn};
@@ -85,6 +85,14 @@ pub struct Enricher {
     pub cols: EventColumns,
 }
 
+/// What the events of one HTTP request share (they all come with its User-Agent and address,
+/// and the same receive time): the parsed User-Agent and the derived visitor.
+#[derive(Default)]
+struct RequestMemo {
+    agent: Option<Arc<UserAgentInfo>>,
+    visitor: Option<(u64, Arc<str>)>,
+}
+
 /// What one site contributes to preparing its events.
 pub struct SiteContext<'a> {
     pub domain: &'a str,
@@ -133,10 +141,18 @@ impl Enricher {
             live: Vec::with_capacity(count),
             rejected: Vec::new(),
         };
+        let mut memo = RequestMemo::default();
         for (index, event) in events.enumerate() {
             let result = event.and_then(|event| {
                 validate_event(&event, options)?;
-                self.prepare(site, &event, client, options.now_ms, &mut prepared.rows)
+                self.prepare_memo(
+                    site,
+                    &event,
+                    client,
+                    options.now_ms,
+                    &mut prepared.rows,
+                    &mut memo,
+                )
             });
             match result {
                 Ok(live) => {
@@ -162,7 +178,24 @@ impl Enricher {
         received_ms: i64,
         rows: &mut RowBuf,
     ) -> Result<Option<LiveEvent>, ErrorDetail> {
+        let mut memo = RequestMemo::default();
+        self.prepare_memo(site, event, client, received_ms, rows, &mut memo)
+    }
+
+    /// [`Enricher::prepare`], reusing what `memo` learned from earlier events of the same
+    /// request: over HTTP every event of a request has the request's User-Agent and address, so
+    /// the User-Agent lookup and the visitor hash are done once per request, not per event.
+    fn prepare_memo(
+        &self,
+        site: &SiteContext<'_>,
+        event: &WireEvent<'_>,
+        client: &ClientContext<'_>,
+        received_ms: i64,
+        rows: &mut RowBuf,
+        memo: &mut RequestMemo,
+    ) -> Result<Option<LiveEvent>, ErrorDetail> {
         let cols = &self.cols;
+        let per_request = matches!(client, ClientContext::Http { .. });
         let event_ms = event.ts.unwrap_or(received_ms);
         let url = scrub_url(&event.url);
         let page = parse_page_url(&url).map_err(|e| ErrorDetail::field("url", e.to_string()))?;
@@ -194,7 +227,17 @@ impl Enricher {
                 HeaderEvidence::Unavailable,
             ),
         };
-        let agent = user_agent.map(|ua| self.user_agents.get(ua));
+        let agent = match (&memo.agent, user_agent) {
+            (Some(agent), Some(_)) if per_request => Some(agent.clone()),
+            (_, Some(user_agent)) => {
+                let agent = self.user_agents.get(user_agent);
+                if per_request {
+                    memo.agent = Some(agent.clone());
+                }
+                Some(agent)
+            }
+            (_, None) => None,
+        };
         // the shop server's own address says nothing about where its customer is
         let geo_ip = match client {
             ClientContext::Server { .. } => forwarded_ip(),
@@ -222,6 +265,9 @@ impl Enricher {
                 let visitor = hasher.finish();
                 Some((visitor, hex_id(visitor)))
             }
+            (None, _, Some(_), Some(_)) if per_request && memo.visitor.is_some() => {
+                memo.visitor.clone()
+            }
             (None, _, Some(user_agent), Some(ip)) => {
                 let now_secs = (received_ms / 1000).max(0) as u64;
                 let visitor = self
@@ -232,7 +278,11 @@ impl Enricher {
                         ErrorDetail::new(ErrorCode::Internal, "internal error")
                     })?
                     .0;
-                Some((visitor, hex_id(visitor)))
+                let visitor = (visitor, hex_id(visitor));
+                if per_request {
+                    memo.visitor = Some(visitor.clone());
+                }
+                Some(visitor)
             }
             // server-side without a forwarded User-Agent and address: no visitor is invented
             (None, ..) => None,

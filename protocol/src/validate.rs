@@ -198,8 +198,12 @@ pub fn validate_event(event: &WireEvent<'_>, options: ValidateOptions) -> Result
 fn check_url(field: &str, url: &Text<'_>) -> Result<(), ErrorDetail> {
     check_nonempty(field, url)?;
     check_len(field, url, MAX_URL_BYTES)?;
-    let lower_prefix: String = url.chars().take(8).collect::<String>().to_ascii_lowercase();
-    if !(lower_prefix.starts_with("http://") || lower_prefix.starts_with("https://")) {
+    let has_prefix = |prefix: &str| {
+        url.as_bytes()
+            .get(..prefix.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(prefix.as_bytes()))
+    };
+    if !(has_prefix("http://") || has_prefix("https://")) {
         return Err(ErrorDetail::field(
             field,
             "must be an absolute http or https url",

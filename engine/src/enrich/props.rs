@@ -64,6 +64,11 @@ pub fn write_props_json(props: &Props<'_>, out: &mut String) {
 /// A JSON string literal, escaped as serde_json escapes it.
 fn write_json_str(value: &str, out: &mut String) {
     out.push('"');
+    if !value.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.push_str(value);
+        out.push('"');
+        return;
+    }
     let mut plain_from = 0;
     for (i, byte) in value.bytes().enumerate() {
         let escape = match byte {
