@@ -16,9 +16,11 @@ use crate::live::LiveEvent;
 use crate::rows::{EventColumns, MissingColumn, SessionColumns};
 use crate::session::SessionState;
 
-/// How far back recovery reads events: sessions whose latest event is older than this are not
-/// rebuilt, and a rebuilt session loses its events from before it.
-pub const SESSION_RECOVERY_LOOKBACK_MS: i64 = 24 * 60 * 60 * 1000;
+/// How far back recovery reads events: sessions whose latest event is older than this (a daemon
+/// down for hours) are not rebuilt, and a rebuilt session loses its events from before it. It
+/// bounds the start-up scan: events arriving meanwhile wait for it (and past the actor backlog
+/// limit, intake answers 503).
+pub const SESSION_RECOVERY_LOOKBACK_MS: i64 = 6 * 60 * 60 * 1000;
 
 /// Client clocks may run this far ahead of the server (the intake's accepted skew).
 const FUTURE_SKEW_MS: i64 = 5 * 60 * 1000;

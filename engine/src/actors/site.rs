@@ -34,6 +34,8 @@ pub const SITE_TICK_INTERVAL_MS: u64 = 1000;
 /// A SessionActor without events for this long is deactivated (never longer than half the idle
 /// timeout): short enough that only sessions with recent events hold an actor.
 pub const SESSION_ACTIVE_QUIET_MS: i64 = 10_000;
+/// Most ticks between scans for idle sessions (each scan visits every live session).
+const IDLE_SCAN_MAX_TICKS: i64 = 10;
 /// Ticks between sweeps of the interned paths and attributes no session holds any more.
 const SWEEP_EVERY_TICKS: u64 = 60;
 /// Most session rows in one append.
@@ -323,13 +325,23 @@ fn tick(myself: &ActorRef<SiteMsg>, state: &mut SiteState) {
     let ctx = &state.args.ctx;
     let now = ctx.clock.now_ms();
     state.args.live.expire(now);
-    state.args.sessions.expire(now);
     let quiet_ms = SESSION_ACTIVE_QUIET_MS.min(ctx.session_idle_timeout_ms / 2);
+    // scanning every live session is the costly part: a tenth of the idle timeout late is fine
+    let idle_scan_ticks = (ctx.session_idle_timeout_ms / 10 / SITE_TICK_INTERVAL_MS as i64)
+        .clamp(1, IDLE_SCAN_MAX_TICKS) as u64;
+    state.ticks += 1;
+    let scan_idle = state.ticks % idle_scan_ticks == 0;
+    if scan_idle {
+        state.args.sessions.expire(now);
+    }
     let (quiet, idle) = {
         let mut table = state.args.table.lock();
         let quiet = table.take_quiet(now - quiet_ms);
-        let idle = table.take_idle(now - ctx.session_idle_timeout_ms);
-        state.ticks += 1;
+        let idle = if scan_idle {
+            table.take_idle(now - ctx.session_idle_timeout_ms)
+        } else {
+            Vec::new()
+        };
         if state.ticks % SWEEP_EVERY_TICKS == 0 {
             table.sweep();
         }
