@@ -138,17 +138,17 @@ impl DedupWindow {
     }
 
     /// Removes the rows of `rows` already seen (and duplicates within `rows`), recording the new
-    /// keys. Returns the rows to store (the same buffer when nothing was removed) and how many
-    /// were dropped. Only the site and event_id values are decoded; kept rows are copied as
-    /// bytes.
-    pub fn filter(&mut self, rows: RowBuf, arrival_us: i64) -> (RowBuf, usize) {
+    /// keys. Returns the rows to store (the same buffer when nothing was removed) and the
+    /// indexes, ascending, of the rows dropped (empty, without allocating, when none were). Only
+    /// the site and event_id values are decoded; kept rows are copied as bytes.
+    pub fn filter(&mut self, rows: RowBuf, arrival_us: i64) -> (RowBuf, Vec<u32>) {
         let schema = rows.table().schema();
         let Some(id_col) = event_id_column(schema).filter(|_| self.window_us > 0) else {
-            return (rows, 0);
+            return (rows, Vec::new());
         };
         // Byte ranges of the rows to keep, only built once a duplicate shows up.
         let mut kept: Option<(Vec<u8>, usize)> = None;
-        let mut dropped = 0;
+        let mut dropped: Vec<u32> = Vec::new();
         let mut row = 0;
         let mut reader = rows.reader();
         loop {
@@ -165,9 +165,9 @@ impl DedupWindow {
             if duplicate {
                 if kept.is_none() {
                     // Every row before this one is kept.
-                    kept = Some((rows.as_bytes()[..start].to_vec(), row - dropped));
+                    kept = Some((rows.as_bytes()[..start].to_vec(), row - dropped.len()));
                 }
-                dropped += 1;
+                dropped.push(row as u32);
             } else if let Some((bytes, count)) = kept.as_mut() {
                 bytes.extend_from_slice(&rows.as_bytes()[start..end]);
                 *count += 1;
@@ -175,7 +175,7 @@ impl DedupWindow {
             row += 1;
         }
         match kept {
-            None => (rows, 0),
+            None => (rows, dropped),
             Some((bytes, count)) => (RowBuf::from_valid_rows(rows.table(), count, bytes), dropped),
         }
     }
@@ -238,12 +238,12 @@ mod tests {
     fn duplicates_within_the_window_are_dropped() {
         let mut w = DedupWindow::new(1_000);
         let (kept, dropped) = w.filter(events(&["a", "b", "a"]), 0);
-        assert_eq!((kept.row_count(), dropped), (2, 1));
+        assert_eq!((kept.row_count(), dropped), (2, vec![2]));
         let (kept, dropped) = w.filter(events(&["b", "c"]), 999_999);
-        assert_eq!((kept.row_count(), dropped), (1, 1));
+        assert_eq!((kept.row_count(), dropped), (1, vec![0]));
         // "a" arrived at 0 and has left the window at 1_000_001.
         let (kept, dropped) = w.filter(events(&["a", "c"]), 1_000_001);
-        assert_eq!((kept.row_count(), dropped), (1, 1));
+        assert_eq!((kept.row_count(), dropped), (1, vec![1]));
         assert!(!w.check_and_insert("other.com", "c", 1_000_002));
     }
 
@@ -253,12 +253,12 @@ mod tests {
         w.filter(events(&["a"]), 0);
         w.commit();
         let (_, dropped) = w.filter(events(&["a", "b"]), 1);
-        assert_eq!(dropped, 1);
+        assert_eq!(dropped, vec![0]);
         w.rollback();
         let (kept, dropped) = w.filter(events(&["a", "b"]), 2);
         assert_eq!(
             (kept.row_count(), dropped),
-            (1, 1),
+            (1, vec![0]),
             "b was rolled back, a was committed"
         );
     }
@@ -267,7 +267,7 @@ mod tests {
     fn zero_window_disables_dedup() {
         let mut w = DedupWindow::new(0);
         let (kept, dropped) = w.filter(events(&["a", "a"]), 0);
-        assert_eq!((kept.row_count(), dropped), (2, 0));
+        assert_eq!((kept.row_count(), dropped), (2, vec![]));
         assert!(w.is_empty());
     }
 

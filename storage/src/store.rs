@@ -38,11 +38,15 @@ use crate::writer::WriterMsg;
 pub const APPEND_QUEUE_CAPACITY: usize = 8192;
 
 /// What an acknowledged append stored.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AppendReceipt {
     pub rows_written: usize,
     /// `events` rows dropped because their (site, event_id) was seen within the dedup window.
     pub rows_deduplicated: usize,
+    /// Indexes, ascending, of those dropped rows in the appended buffer, so a caller can leave
+    /// them out of anything else it derives from the batch (live figures, sessions). Empty, and
+    /// not allocated, when nothing was dropped.
+    pub duplicate_rows: Vec<u32>,
 }
 
 pub(crate) type AppendResult = Result<AppendReceipt, AppendError>;
@@ -276,10 +280,7 @@ impl Store {
             return AppendTicket::ready(Err(AppendError::Poisoned));
         }
         if rows.is_empty() {
-            return AppendTicket::ready(Ok(AppendReceipt {
-                rows_written: 0,
-                rows_deduplicated: 0,
-            }));
+            return AppendTicket::ready(Ok(AppendReceipt::default()));
         }
         let (reply, rx) = oneshot::channel();
         match self

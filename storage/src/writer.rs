@@ -296,14 +296,15 @@ impl Writer {
         }
         self.state.dedup.commit();
         let c = &self.shared.counters;
-        for (reply, rows_written, rows_deduplicated) in replies {
+        for (reply, rows_written, duplicate_rows) in replies {
             c.rows_written
                 .fetch_add(rows_written as u64, Ordering::Relaxed);
             c.rows_deduplicated
-                .fetch_add(rows_deduplicated as u64, Ordering::Relaxed);
+                .fetch_add(duplicate_rows.len() as u64, Ordering::Relaxed);
             let _ = reply.send(Ok(AppendReceipt {
                 rows_written,
-                rows_deduplicated,
+                rows_deduplicated: duplicate_rows.len(),
+                duplicate_rows,
             }));
         }
     }
