@@ -89,17 +89,14 @@ pub(crate) fn run_select(
     threads: usize,
     stats: &mut QueryStats,
 ) -> Result<Materialized, QueryError> {
-    let units: Vec<Box<dyn BatchUnit>> = match &plan.input {
-        Input::Table(table) => {
-            let spec = scan_spec(plan, *table);
-            let planned = source.plan_scan(&spec)?;
-            stats.segments_scanned += planned.segments_scanned;
-            stats.segments_pruned += planned.segments_pruned;
-            planned.units
-        }
+    let units: Vec<ScanPair> = match &plan.input {
+        Input::Table(table) => plan_units(plan, *table, source, stats)?,
         Input::Subquery(inner) => {
             let m = run_select(inner, source, budget, threads, stats)?;
             memory_units(to_batches(&m))
+                .into_iter()
+                .map(|first| ScanPair { first, rest: None })
+                .collect()
         }
     };
     let counted = matches!(plan.input, Input::Table(_));
@@ -112,8 +109,12 @@ pub(crate) fn run_select(
                 stats,
                 counted,
                 || (Evaluator::default(), PartialAgg::new(keys.len(), aggs)),
-                |(eval, partial), batch| {
-                    let sel = select(eval, plan, batch)?;
+                |(eval, _), batch| select(eval, plan, batch),
+                |(eval, partial), batch, selected| {
+                    let sel = match selected {
+                        Some(sel) => sel,
+                        None => select(eval, plan, batch)?,
+                    };
                     let n = batch.row_count;
                     let key_vectors =
                         keys.iter()
@@ -185,11 +186,15 @@ pub(crate) fn run_select(
                         None::<Vec<Scalar>>,
                     )
                 },
-                |(eval, rows, threshold), batch| {
+                |(eval, _, _), batch| select(eval, plan, batch),
+                |(eval, rows, threshold), batch, selected| {
                     if keep == Some(0) {
                         return Ok(false);
                     }
-                    let sel = select(eval, plan, batch)?;
+                    let sel = match selected {
+                        Some(sel) => sel,
+                        None => select(eval, plan, batch)?,
+                    };
                     let vectors = slots
                         .iter()
                         .map(|s| eval.eval(s, batch))
@@ -276,6 +281,93 @@ pub(crate) fn run_select(
     })
 }
 
+/// One unit of a table scan: `first` holds every column the query reads, or, when `rest` is
+/// present, only the filter's columns, with `rest` the same rows' other columns.
+pub(crate) struct ScanPair {
+    first: Box<dyn BatchUnit>,
+    rest: Option<Box<dyn BatchUnit>>,
+}
+
+/// Plans the table scan. With a filter that reads fewer columns than the query, the scan is
+/// planned twice, for the filter's columns and for the others (late materialization: a unit
+/// whose rows all fail the filter never decodes the other columns). Both plans prune by the same
+/// sites and ranges, so they list the same units in the same order; if they do not, the single
+/// plan is used.
+fn plan_units(
+    plan: &SelectPlan,
+    table: ecomdash_storage::Table,
+    source: &dyn BatchSource,
+    stats: &mut QueryStats,
+) -> Result<Vec<ScanPair>, QueryError> {
+    let spec = scan_spec(plan, table);
+    let mut filter_columns = Vec::new();
+    if let Some(f) = &plan.filter {
+        f.visit_columns(&mut |i| filter_columns.push(i));
+    }
+    filter_columns.sort_unstable();
+    filter_columns.dedup();
+    let rest_columns: Vec<usize> = spec
+        .columns
+        .iter()
+        .copied()
+        .filter(|c| !filter_columns.contains(c))
+        .collect();
+    let planned = source.plan_scan(&spec)?;
+    stats.segments_scanned += planned.segments_scanned;
+    stats.segments_pruned += planned.segments_pruned;
+    let single = |units: Vec<Box<dyn BatchUnit>>| {
+        units
+            .into_iter()
+            .map(|first| ScanPair { first, rest: None })
+            .collect()
+    };
+    if plan.filter.is_none() || filter_columns.is_empty() || rest_columns.is_empty() {
+        return Ok(single(planned.units));
+    }
+    let mut filter_spec = spec.clone();
+    filter_spec.columns = filter_columns;
+    let mut rest_spec = spec;
+    rest_spec.columns = rest_columns;
+    let filter_units = source.plan_scan(&filter_spec)?.units;
+    let rest_units = source.plan_scan(&rest_spec)?.units;
+    let aligned = filter_units.len() == planned.units.len()
+        && rest_units.len() == planned.units.len()
+        && filter_units
+            .iter()
+            .zip(&rest_units)
+            .zip(&planned.units)
+            .all(|((f, r), p)| f.row_count() == p.row_count() && r.row_count() == p.row_count());
+    if !aligned {
+        return Ok(single(planned.units));
+    }
+    Ok(filter_units
+        .into_iter()
+        .zip(rest_units)
+        .map(|(first, rest)| ScanPair {
+            first,
+            rest: Some(rest),
+        })
+        .collect())
+}
+
+/// The columns of two reads of the same rows as one batch.
+fn join_batches(
+    first: Arc<ColumnBatch>,
+    second: Arc<ColumnBatch>,
+) -> Result<ColumnBatch, QueryError> {
+    if first.row_count != second.row_count {
+        return Err(QueryError::Storage(format!(
+            "a scan unit returned {} rows for some columns and {} for others",
+            first.row_count, second.row_count
+        )));
+    }
+    let mut batch = Arc::try_unwrap(first).unwrap_or_else(|shared| (*shared).clone());
+    let second = Arc::try_unwrap(second).unwrap_or_else(|shared| (*shared).clone());
+    batch.column_indexes.extend(second.column_indexes);
+    batch.columns.extend(second.columns);
+    Ok(batch)
+}
+
 /// The filter's selection vector for one batch (all rows when there is no filter).
 fn select(
     eval: &mut Evaluator,
@@ -355,20 +447,26 @@ fn sort_rows(rows: &mut [KeyedRow], order: &[OrderKey]) {
 }
 
 /// Runs `work` over every unit on up to `threads` threads, each with its own state from `make`.
-/// `work` returns false to stop the scan early (LIMIT reached).
-fn scan<W, M, F>(
-    units: &[Box<dyn BatchUnit>],
+/// A unit split in two ([`ScanPair::rest`]) is read in two steps: `prefilter` computes the
+/// selection from the filter's columns, and the other columns are read only when a row is
+/// selected; `work` then gets the whole batch with that selection. `work` returns false to stop
+/// the scan early (LIMIT reached).
+#[expect(clippy::too_many_arguments)]
+fn scan<W, M, P, F>(
+    units: &[ScanPair],
     budget: &Budget,
     threads: usize,
     stats: &mut QueryStats,
     counted: bool,
     make: M,
+    prefilter: P,
     work: F,
 ) -> Result<Vec<W>, QueryError>
 where
     W: Send,
     M: Fn() -> W + Sync,
-    F: Fn(&mut W, &ColumnBatch) -> Result<bool, QueryError> + Sync,
+    P: Fn(&mut W, &ColumnBatch) -> Result<Vec<u32>, QueryError> + Sync,
+    F: Fn(&mut W, &ColumnBatch, Option<Vec<u32>>) -> Result<bool, QueryError> + Sync,
 {
     let next = AtomicUsize::new(0);
     let done = AtomicBool::new(false);
@@ -384,10 +482,23 @@ where
             let i = next.fetch_add(1, AtomicOrdering::Relaxed);
             let Some(unit) = units.get(i) else { break };
             budget.check_time()?;
-            let batch: Arc<ColumnBatch> = unit.read()?;
-            rows_read.fetch_add(unit.row_count() as u64, AtomicOrdering::Relaxed);
-            bytes_read.fetch_add(unit.bytes(), AtomicOrdering::Relaxed);
-            if !work(&mut state, &batch)? {
+            let first: Arc<ColumnBatch> = unit.first.read()?;
+            rows_read.fetch_add(unit.first.row_count() as u64, AtomicOrdering::Relaxed);
+            bytes_read.fetch_add(unit.first.bytes(), AtomicOrdering::Relaxed);
+            let more = match &unit.rest {
+                None => work(&mut state, &first, None)?,
+                Some(rest) => {
+                    let sel = prefilter(&mut state, &first)?;
+                    if sel.is_empty() {
+                        continue;
+                    }
+                    let second = rest.read()?;
+                    bytes_read.fetch_add(rest.bytes(), AtomicOrdering::Relaxed);
+                    let batch = join_batches(first, second)?;
+                    work(&mut state, &batch, Some(sel))?
+                }
+            };
+            if !more {
                 done.store(true, AtomicOrdering::Relaxed);
             }
         }

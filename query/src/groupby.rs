@@ -20,10 +20,23 @@ const GROUP_OVERHEAD_BYTES: usize = 64;
 
 type LocalKey = [u64; MAX_GROUP_KEYS + 1];
 
+/// Group ids by key value: a single key is hashed as itself, so a group costs no key vector.
+enum GroupIndex {
+    /// One key: strings looked up by `&str` (no allocation for a known value), other values
+    /// by themselves.
+    One {
+        strs: FxHashMap<Arc<str>, u32>,
+        others: FxHashMap<KeyValue, u32>,
+    },
+    Many(FxHashMap<Vec<KeyValue>, u32>),
+}
+
 pub(crate) struct PartialAgg {
     key_count: usize,
-    groups: FxHashMap<Vec<KeyValue>, u32>,
-    group_keys: Vec<Vec<KeyValue>>,
+    groups: GroupIndex,
+    /// Key values of every group, `key_count` per group, one flat vector.
+    group_keys: Vec<KeyValue>,
+    group_count: usize,
     accs: Vec<Acc>,
     ctx: AggCtx,
     /// Single string key: per dictionary, code → group id (`u32::MAX` = not yet resolved).
@@ -34,8 +47,16 @@ impl PartialAgg {
     pub(crate) fn new(key_count: usize, aggs: &[AggCall]) -> PartialAgg {
         let mut p = PartialAgg {
             key_count,
-            groups: FxHashMap::default(),
+            groups: if key_count == 1 {
+                GroupIndex::One {
+                    strs: FxHashMap::default(),
+                    others: FxHashMap::default(),
+                }
+            } else {
+                GroupIndex::Many(FxHashMap::default())
+            },
             group_keys: Vec::new(),
+            group_count: 0,
             accs: aggs.iter().map(Acc::new).collect(),
             ctx: AggCtx::default(),
             code_groups: FxHashMap::default(),
@@ -48,23 +69,69 @@ impl PartialAgg {
     }
 
     pub(crate) fn group_count(&self) -> usize {
-        self.group_keys.len()
+        self.group_count
     }
 
     /// The group of a key, created if new. Returns (group id, bytes added).
-    fn group_of(&mut self, key: Vec<KeyValue>) -> (u32, usize) {
-        if let Some(&g) = self.groups.get(&key) {
+    fn group_of(&mut self, mut key: Vec<KeyValue>) -> (u32, usize) {
+        if let (GroupIndex::One { .. }, 1) = (&self.groups, key.len()) {
+            if let Some(one) = key.pop() {
+                return self.group_of_one(one);
+            }
+        }
+        let GroupIndex::Many(map) = &mut self.groups else {
+            debug_assert!(false, "a key of {} values for one group key", key.len());
+            return (0, 0);
+        };
+        if let Some(&g) = map.get(&key) {
             return (g, 0);
         }
-        let g = self.group_keys.len() as u32;
-        let mut bytes =
-            GROUP_OVERHEAD_BYTES + key.iter().map(|k| 24 + k.heap_bytes()).sum::<usize>();
-        self.group_keys.push(key.clone());
-        self.groups.insert(key, g);
-        for acc in &mut self.accs {
-            bytes += acc.grow(self.group_keys.len());
+        let g = self.group_count as u32;
+        let bytes = GROUP_OVERHEAD_BYTES + key.iter().map(|k| 48 + k.heap_bytes()).sum::<usize>();
+        self.group_keys.extend(key.iter().cloned());
+        map.insert(key, g);
+        (g, bytes + self.grow_accs())
+    }
+
+    /// [`Self::group_of`] for a single group key, without a key vector.
+    fn group_of_one(&mut self, key: KeyValue) -> (u32, usize) {
+        let GroupIndex::One { strs, others } = &mut self.groups else {
+            return self.group_of(vec![key]);
+        };
+        let found = match &key {
+            KeyValue::Str(s) => strs.get(s.as_ref()),
+            other => others.get(other),
+        };
+        if let Some(&g) = found {
+            return (g, 0);
         }
-        (g, bytes)
+        let g = self.group_count as u32;
+        let bytes = GROUP_OVERHEAD_BYTES + 48 + key.heap_bytes();
+        match &key {
+            KeyValue::Str(s) => strs.insert(Arc::clone(s), g),
+            other => others.insert(other.clone(), g),
+        };
+        self.group_keys.push(key);
+        (g, bytes + self.grow_accs())
+    }
+
+    /// The group of a single string key, allocating only for a new group.
+    fn group_of_str(&mut self, key: &str) -> (u32, usize) {
+        if let GroupIndex::One { strs, .. } = &self.groups {
+            if let Some(&g) = strs.get(key) {
+                return (g, 0);
+            }
+        }
+        self.group_of_one(KeyValue::Str(Arc::from(key)))
+    }
+
+    fn grow_accs(&mut self) -> usize {
+        self.group_count += 1;
+        let mut bytes = 0;
+        for acc in &mut self.accs {
+            bytes += acc.grow(self.group_count);
+        }
+        bytes
     }
 
     /// Aggregates the selected rows of one batch. Returns bytes added to this state.
@@ -120,15 +187,14 @@ impl PartialAgg {
                 let g = if validity.as_ref().is_none_or(|v| v[r]) {
                     let code = codes[r] as usize;
                     if map[code] == u32::MAX {
-                        let (g, b) =
-                            self.group_of(vec![KeyValue::Str(Arc::from(dict.get(codes[r])))]);
+                        let (g, b) = self.group_of_str(dict.get(codes[r]));
                         bytes += b;
                         map[code] = g;
                     }
                     map[code]
                 } else {
                     *null_group.get_or_insert_with(|| {
-                        let (g, b) = self.group_of(vec![KeyValue::Null]);
+                        let (g, b) = self.group_of_one(KeyValue::Null);
                         bytes += b;
                         g
                     })
@@ -233,9 +299,13 @@ impl PartialAgg {
 
     /// Folds another thread's partial state into this one.
     pub(crate) fn merge(&mut self, other: PartialAgg) {
-        let mut map = Vec::with_capacity(other.group_keys.len());
-        for key in other.group_keys {
-            map.push(self.group_of(key).0);
+        let mut map = Vec::with_capacity(other.group_count);
+        if other.key_count == 0 {
+            map.extend((0..other.group_count).map(|_| 0));
+        } else {
+            for key in other.group_keys.chunks_exact(other.key_count) {
+                map.push(self.group_of(key.to_vec()).0);
+            }
         }
         for (mine, theirs) in self.accs.iter_mut().zip(other.accs) {
             mine.merge(theirs, &map);
@@ -244,8 +314,9 @@ impl PartialAgg {
 
     /// One row per group: key values, then aggregate results.
     pub(crate) fn finish(mut self) -> Vec<Vec<Scalar>> {
-        let mut rows = Vec::with_capacity(self.group_keys.len());
-        for (g, key) in self.group_keys.iter().enumerate() {
+        let mut rows = Vec::with_capacity(self.group_count);
+        for g in 0..self.group_count {
+            let key = &self.group_keys[g * self.key_count..(g + 1) * self.key_count];
             let mut row: Vec<Scalar> = key.iter().map(KeyValue::to_scalar).collect();
             for acc in &mut self.accs {
                 row.push(acc.finish(g));

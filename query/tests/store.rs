@@ -88,3 +88,43 @@ fn memtable_and_segments_answer_the_same() {
     assert!(r.stats.rows_read < 300);
     store.close().unwrap();
 }
+
+#[test]
+fn units_without_a_selected_row_skip_the_other_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = StoreConfig {
+        durability: Durability::None,
+        ..StoreConfig::default()
+    };
+    let store = Store::open(dir.path(), config).unwrap();
+    append_events(&store);
+    store.flush().unwrap();
+    let columns = "ts, name, session_id, revenue";
+    let none = run(
+        &store,
+        &format!("SELECT {columns} FROM events WHERE path = '/p/none' ORDER BY ts"),
+    );
+    let all = run(
+        &store,
+        &format!("SELECT {columns} FROM events WHERE path != '/p/none' ORDER BY ts"),
+    );
+    let one = run(
+        &store,
+        &format!("SELECT {columns} FROM events WHERE path = '/p/3' ORDER BY ts LIMIT 2"),
+    );
+    assert!(none.rows.is_empty());
+    assert_eq!(all.rows.len(), 200);
+    assert_eq!(none.stats.rows_read, all.stats.rows_read);
+    assert!(
+        none.stats.bytes_read < all.stats.bytes_read,
+        "{} !< {}",
+        none.stats.bytes_read,
+        all.stats.bytes_read
+    );
+    // the other columns of the selected rows are the right ones: of the rows of a.com with
+    // i % 7 == 3, the first day holds i = 10 and i = 80
+    assert_eq!(one.rows.len(), 2);
+    assert_eq!(one.rows[0][1..3], [json!("pageview"), json!("s10")]);
+    assert_eq!(one.rows[1][1..3], [json!("add_to_cart"), json!("s0")]);
+    store.close().unwrap();
+}
