@@ -7,11 +7,10 @@
 //! ~8 KiB (a tokio task and its channels), a compact entry ~200 bytes.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
-use crate::live::{LiveEvent, LiveStats};
+use crate::live::LiveEvent;
 use crate::session::SessionState;
 
 pub struct SessionActor;
@@ -53,13 +52,10 @@ pub enum SessionMsg {
 pub struct SessionArgs {
     /// The session's state when activated (no events for a new session).
     pub state: SessionState,
-    /// The site's live figures, whose actor backlog this actor works off.
-    pub live: Arc<LiveStats>,
 }
 
 pub struct SessionActorState {
     session: SessionState,
-    live: Arc<LiveStats>,
     _running: Running,
 }
 
@@ -75,7 +71,6 @@ impl Actor for SessionActor {
     ) -> Result<SessionActorState, ActorProcessingErr> {
         Ok(SessionActorState {
             session: args.state,
-            live: args.live,
             _running: Running::new(),
         })
     }
@@ -87,10 +82,7 @@ impl Actor for SessionActor {
         state: &mut SessionActorState,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            SessionMsg::Event(event) => {
-                state.session.add(&event);
-                state.live.applied(1);
-            }
+            SessionMsg::Event(event) => state.session.add(&event),
             SessionMsg::Deactivate(reply) => {
                 let _ = reply.send(state.session.clone());
                 myself.stop(None);

@@ -306,7 +306,6 @@ async fn activate_session(myself: &ActorRef<SiteMsg>, state: &SiteState, activat
         SessionActor,
         SessionArgs {
             state: activate.state.clone(),
-            live: state.args.live.clone(),
         },
         myself.get_cell(),
     )

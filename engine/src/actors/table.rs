@@ -120,6 +120,8 @@ impl SessionTable {
             .cast(SessionMsg::Event(Box::new(event.clone())))
         {
             Ok(()) => {
+                // handed over: the backlog counts events until an actor has them
+                live.applied(1);
                 activation.sent.push(event);
                 if activation.sent.len() >= SESSION_ACTIVE_MAX_EVENTS {
                     activation.deactivating = true;
@@ -168,6 +170,7 @@ impl SessionTable {
                 failed = true;
                 activation.pending.push(event);
             } else {
+                live.applied(1);
                 activation.sent.push(event);
             }
         }
@@ -205,9 +208,8 @@ impl SessionTable {
             return false;
         }
         if let Some(activation) = entry.activation.take() {
-            // the actor may have applied some of `sent` already: over-counting "applied" here
-            // saturates at zero, never leaves phantom backlog behind
-            live.applied((activation.sent.len() + activation.pending.len()) as u64);
+            // `sent` left the backlog when it was handed over; `pending` leaves it now
+            live.applied(activation.pending.len() as u64);
             for event in activation.sent.iter().chain(&activation.pending) {
                 entry.state.add(event);
             }
