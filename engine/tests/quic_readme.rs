@@ -56,7 +56,10 @@ fn the_readme_shows_the_example_file_and_how_to_run_it() {
     // every variable the program reads is set in the README's command
     for var in code.split("env(\"").skip(1) {
         let name = var.split('"').next().unwrap();
-        assert!(shell.contains(&format!("{name}=")), "{name} is not set in {shell}");
+        assert!(
+            shell.contains(&format!("{name}=")),
+            "{name} is not set in {shell}"
+        );
     }
 }
 

@@ -169,7 +169,10 @@ fn quic_mode_reports_and_verifies_against_the_real_daemon() {
     assert_eq!(report["transport_errors"], 0, "{report}");
     assert_eq!(report["verify"]["ok"], true, "{report}");
     assert_eq!(report["verify"]["queryable"].as_u64(), Some(acked));
-    assert!(report["latency_ms"]["p99"].as_f64().unwrap() > 0.0, "{report}");
+    assert!(
+        report["latency_ms"]["p99"].as_f64().unwrap() > 0.0,
+        "{report}"
+    );
 
     // a key the daemon does not know: every batch is refused with an error frame, counted as 401
     let wrong = run_quic(
