@@ -268,3 +268,38 @@ async fn quiet_sessions_give_up_their_actor_and_come_back_on_the_next_event() {
     h.supervisor.stop(None);
     h.store.close().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_backlog_counts_each_event_until_an_actor_has_it_however_the_actor_ends() {
+    use super::session::{SessionActor, SessionArgs};
+    use super::table::{Next, SessionTable};
+
+    let live = LiveStats::default();
+    live.actor_backlog.store(10, Ordering::Relaxed);
+    let backlog = || live.actor_backlog.load(Ordering::Relaxed);
+    let mut table = SessionTable::default();
+    let Some(Next::Activate(activate)) = table.accept(event("s"), &live) else {
+        panic!("a new session asks for an actor")
+    };
+    let (actor, handle) = Actor::spawn(
+        None,
+        SessionActor,
+        SessionArgs {
+            state: activate.state.clone(),
+        },
+    )
+    .await
+    .unwrap();
+    table.attach(activate, actor.clone(), &live);
+    assert!(table.accept(event("s"), &live).is_none());
+    assert_eq!(backlog(), 8, "two events handed to the actor");
+
+    // the actor ends (its termination may overtake its state answer): folding it counts
+    // nothing twice
+    actor.stop(None);
+    handle.await.unwrap();
+    assert!(table.fold_activation(actor.get_id(), &live));
+    assert_eq!(backlog(), 8);
+    let (state, active) = table.get("s").unwrap();
+    assert_eq!((state.events, active.is_none()), (2, true));
+}
