@@ -1,5 +1,5 @@
 //! Column-batch helpers shared by the memtable, flush, compaction and erasure: builders that
-//! intern strings, concatenation, row filtering and projection.
+//! intern strings, row filtering and projection (concatenation is in `concat.rs`).
 
 use std::hash::BuildHasher;
 use std::sync::Arc;
@@ -260,7 +260,7 @@ impl ColumnBuilder {
 
 /// The code of `s` in `dict`, pushing it if new; also returns the heap bytes added (the string,
 /// its offset and its hash-table slot).
-fn intern(dict: &mut StrDict, index: &mut HashTable<u32>, s: &str) -> (u32, usize) {
+pub(crate) fn intern(dict: &mut StrDict, index: &mut HashTable<u32>, s: &str) -> (u32, usize) {
     let hash = FxBuildHasher.hash_one(s);
     if let Some(&code) = index.find(hash, |&c| dict.bytes_of(c) == s.as_bytes()) {
         return (code, 0);
@@ -296,121 +296,6 @@ fn type_of(column: &ColumnVec) -> ColumnType {
         ColumnVec::Float { .. } => ColumnType::Float,
         ColumnVec::Bool { .. } => ColumnType::Bool,
         ColumnVec::Str { .. } => ColumnType::Str,
-    }
-}
-
-/// Concatenates batches that carry the same columns in the same order. Numbers and flags are
-/// copied slice by slice; strings are re-interned once per distinct source dictionary entry and
-/// rows only remap codes, so the cost per row is a copy, not a hash. Returns `None` when
-/// `batches` is empty.
-pub(crate) fn concat(batches: &[&ColumnBatch]) -> Option<ColumnBatch> {
-    let first = batches.first()?;
-    let row_count: usize = batches.iter().map(|b| b.row_count).sum();
-    let mut columns = Vec::with_capacity(first.columns.len());
-    for pos in 0..first.columns.len() {
-        let parts: Vec<&ColumnVec> = batches.iter().map(|b| &b.columns[pos]).collect();
-        columns.push(concat_column(&parts, row_count));
-    }
-    Some(ColumnBatch {
-        column_indexes: first.column_indexes.clone(),
-        columns,
-        row_count,
-    })
-}
-
-/// The validity masks of `parts` end to end, or `None` when no part has a null.
-fn concat_validity(parts: &[&ColumnVec], rows: usize) -> Option<Vec<bool>> {
-    if parts.iter().all(|p| p.validity().is_none()) {
-        return None;
-    }
-    let mut out = Vec::with_capacity(rows);
-    for part in parts {
-        match part.validity() {
-            Some(v) => out.extend_from_slice(v),
-            None => out.resize(out.len() + part.len(), true),
-        }
-    }
-    Some(out)
-}
-
-fn concat_column(parts: &[&ColumnVec], rows: usize) -> ColumnVec {
-    let validity = concat_validity(parts, rows);
-    match parts[0] {
-        ColumnVec::Int { .. } => {
-            let mut values = Vec::with_capacity(rows);
-            for part in parts {
-                if let ColumnVec::Int { values: v, .. } = part {
-                    values.extend_from_slice(v);
-                } else {
-                    values.resize(values.len() + part.len(), 0);
-                }
-            }
-            ColumnVec::Int { values, validity }
-        }
-        ColumnVec::Float { .. } => {
-            let mut values = Vec::with_capacity(rows);
-            for part in parts {
-                if let ColumnVec::Float { values: v, .. } = part {
-                    values.extend_from_slice(v);
-                } else {
-                    values.resize(values.len() + part.len(), 0.0);
-                }
-            }
-            ColumnVec::Float { values, validity }
-        }
-        ColumnVec::Bool { .. } => {
-            let mut values = Vec::with_capacity(rows);
-            for part in parts {
-                if let ColumnVec::Bool { values: v, .. } = part {
-                    values.extend_from_slice(v);
-                } else {
-                    values.resize(values.len() + part.len(), false);
-                }
-            }
-            ColumnVec::Bool { values, validity }
-        }
-        ColumnVec::Str { .. } => {
-            let mut dict = StrDict::new();
-            let mut index = HashTable::new();
-            let mut codes = Vec::with_capacity(rows);
-            for part in parts {
-                let ColumnVec::Str {
-                    dict: source,
-                    codes: source_codes,
-                    validity: source_validity,
-                } = part
-                else {
-                    codes.resize(codes.len() + part.len(), 0);
-                    continue;
-                };
-                // Only entries some present row uses are interned (a filtered batch may keep
-                // its whole source dictionary).
-                let mut remap = vec![u32::MAX; source.len()];
-                for (row, &code) in source_codes.iter().enumerate() {
-                    if source_validity.as_ref().is_some_and(|v| !v[row]) {
-                        codes.push(0);
-                        continue;
-                    }
-                    let Some(slot) = remap.get_mut(code as usize) else {
-                        // A code outside its dictionary is a producer bug (decoders and builders
-                        // rule it out); keep it invalid, so the segment writer rejects the batch
-                        // instead of storing another string.
-                        debug_assert!(false, "code {code} outside its dictionary");
-                        codes.push(u32::MAX);
-                        continue;
-                    };
-                    if *slot == u32::MAX {
-                        *slot = intern(&mut dict, &mut index, source.get(code)).0;
-                    }
-                    codes.push(*slot);
-                }
-            }
-            ColumnVec::Str {
-                dict: Arc::new(dict),
-                codes,
-                validity,
-            }
-        }
     }
 }
 
@@ -468,6 +353,7 @@ mod tests {
     #![expect(clippy::unwrap_used)]
 
     use super::*;
+    use crate::concat::concat;
 
     fn str_batch(values: &[Option<&str>]) -> ColumnBatch {
         let mut b = ColumnBuilder::new(ColumnType::Str);

@@ -11,8 +11,8 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use tracing::{debug, info, warn};
 
-use crate::batch::concat;
 use crate::column::ColumnVec;
+use crate::concat::Concat;
 use crate::dedup::event_id_column;
 use crate::error::StoreError;
 use crate::flush::entry_from;
@@ -117,15 +117,12 @@ fn merge(shared: &Shared, min_segments: usize) -> Result<CompactionReport, Store
         if inputs.len() < 2 {
             continue;
         }
-        let mut batches = Vec::with_capacity(inputs.len());
+        // One decoded input at a time: each is dropped once appended to the merged batch.
+        let mut merging = Concat::with_rows(usize::try_from(rows).unwrap_or(0));
         for seg in &inputs {
-            batches.push(seg.segment.read_all()?);
+            merging.push(&seg.segment.read_all()?);
         }
-        let refs: Vec<_> = batches.iter().collect();
-        let merged = concat(&refs);
-        // the decoded inputs are not needed once concatenated: free them before encoding
-        drop(refs);
-        drop(batches);
+        let merged = merging.finish();
         let Some(mut merged) = merged else {
             continue;
         };

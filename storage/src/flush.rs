@@ -9,7 +9,7 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use tracing::{debug, error, warn};
 
-use crate::batch::concat;
+use crate::concat::concat;
 use crate::error::StoreError;
 use crate::failpoints;
 use crate::manifest::SegmentEntry;

@@ -20,6 +20,7 @@
 mod batch;
 pub mod column;
 mod compaction;
+mod concat;
 mod config;
 mod dedup;
 pub mod encoding;
