@@ -271,7 +271,9 @@ fn apply_mask<'b>(v: &Vector<'b>, mask: &DictMask, negated: bool) -> Vector<'b> 
                 values: Cow::Owned(
                     codes
                         .iter()
-                        .map(|&c| mask.bits[c as usize] != negated)
+                        // a null row's code points nowhere (an all-null column has an empty
+                        // dictionary); its value is masked by `validity`
+                        .map(|&c| mask.bits.get(c as usize).copied().unwrap_or(false) != negated)
                         .collect(),
                 ),
                 validity: validity.clone(),

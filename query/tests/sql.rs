@@ -285,6 +285,10 @@ fn predicates() {
     assert_eq!(count("revenue / 100 = 15"), json!(1));
     assert_eq!(count("path > '/p'"), json!(4));
     assert_eq!(count("events.path = '/'"), json!(3));
+    // a batch whose column holds only nulls has an empty dictionary: no code may be looked up
+    assert_eq!(count("country LIKE '%E'"), json!(1));
+    assert_eq!(count("country NOT LIKE '%E'"), json!(0));
+    assert_eq!(count("props LIKE '%run%'"), json!(0));
 }
 
 #[test]
