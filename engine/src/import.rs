@@ -2,11 +2,12 @@
 //! feeding enrichment): the offline `ecomdash import` and `POST /api/v1/admin/import` share it.
 //!
 //! Lines are processed in chunks: each chunk is decoded and validated on all cores
-//! (`std::thread::scope`, one slice per thread), then enriched in line order (session assignment
-//! depends on the order of a visitor's events) into one large append, which the store writes
-//! while the next chunk is processed. Sessions are built the way live ones are: a visitor's
-//! session ends after the idle timeout by event time; sessions idle as of the newest imported
-//! event are written after each chunk, the rest at the end.
+//! (`std::thread::scope`, one slice per thread), sessions are assigned in line order (a
+//! visitor's session depends on the order of its events: a cheap hash-map step), then the lines
+//! are enriched and encoded on all cores again, one row buffer per thread, and appended as one
+//! chunk, which the store writes while the next chunk is processed. Sessions are built the way
+//! live ones are: a visitor's session ends after the idle timeout by event time; sessions idle
+//! as of the newest imported event are written after each chunk, the rest at the end.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use ecomdash_protocol::{
 use ecomdash_storage::{AppendError, AppendTicket, RowBuf, Store, Table};
 use rand::RngCore;
 
+use crate::live::LiveEvent;
 use crate::pipeline::{ClientContext, Enricher, SiteContext};
 use crate::rows::{MissingColumn, SessionColumns};
 use crate::session::{SessionIndex, SessionState};
@@ -97,8 +99,7 @@ impl<'e> Importer<'e> {
             check_ts_window: false,
         };
         let enricher = self.enricher;
-        // decode and validate in parallel; enrich in line order, because session assignment
-        // depends on the order of a visitor's events
+        // decode and validate in parallel
         let decoded: Vec<Vec<(u64, Result<WireEvent<'_>, ErrorDetail>)>> =
             std::thread::scope(|scope| {
                 let handles: Vec<_> = lines
@@ -115,26 +116,79 @@ impl<'e> Importer<'e> {
                     .collect()
             });
         self.report.lines += lines.len() as u64;
-        let mut rows = RowBuf::with_capacity(Table::Events, lines.len() * 256);
+        // sessions in line order (a visitor's session depends on its earlier events) ...
+        let run_key = self.run_key;
+        let sessions: Vec<Vec<Option<Arc<str>>>> = decoded
+            .iter()
+            .map(|part| {
+                part.iter()
+                    .map(|(_, result)| {
+                        result.as_ref().ok().and_then(|event| {
+                            enricher.assign_import_session(&site, event, run_key, options.now_ms)
+                        })
+                    })
+                    .collect()
+            })
+            .collect();
+        // ... then enrichment and row encoding on all cores, one row buffer per thread
+        let (site, client) = (&site, &client);
+        let prepared: Vec<(RowBuf, Vec<PreparedLine>)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = decoded
+                .into_iter()
+                .zip(sessions)
+                .map(|(part, sessions)| {
+                    scope.spawn(move || {
+                        let mut rows = RowBuf::with_capacity(Table::Events, part.len() * 256);
+                        let lines = part
+                            .into_iter()
+                            .zip(sessions)
+                            .map(|((line, result), session)| {
+                                let result = result.and_then(|event| {
+                                    enricher.prepare_with_session(
+                                        site,
+                                        &event,
+                                        client,
+                                        options.now_ms,
+                                        &mut rows,
+                                        session,
+                                    )
+                                });
+                                (line, result)
+                            })
+                            .collect();
+                        (rows, lines)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        });
+        let mut events = Vec::with_capacity(prepared.len());
         let mut live = Vec::with_capacity(lines.len());
-        for (line, result) in decoded.into_iter().flatten() {
-            let result = result.and_then(|event| {
-                enricher.prepare(&site, &event, &client, options.now_ms, &mut rows)
-            });
-            match result {
-                Ok(event) => {
-                    self.report.imported += 1;
-                    live.extend(event);
-                }
-                Err(error) => {
-                    self.report.rejected += 1;
-                    if self.report.errors.len() < MAX_IMPORT_ERRORS_REPORTED {
-                        self.report.errors.push(LineError { line, error });
+        for (rows, results) in prepared {
+            if !rows.is_empty() {
+                events.push(rows);
+            }
+            for (line, result) in results {
+                match result {
+                    Ok(event) => {
+                        self.report.imported += 1;
+                        live.extend(event);
+                    }
+                    Err(error) => {
+                        self.report.rejected += 1;
+                        if self.report.errors.len() < MAX_IMPORT_ERRORS_REPORTED {
+                            self.report.errors.push(LineError { line, error });
+                        }
                     }
                 }
             }
         }
-        let mut events = Vec::with_capacity(1);
         let mut sessions = RowBuf::new(Table::Sessions);
         for event in live.iter().filter(|e| !e.is_bot) {
             self.newest_event_ms = self.newest_event_ms.max(event.event_ms);
@@ -145,9 +199,6 @@ impl<'e> Importer<'e> {
                         .insert(event.session_id.clone(), SessionState::start(event));
                 }
             }
-        }
-        if !rows.is_empty() {
-            events.push(rows);
         }
         self.close_sessions(
             Some(self.newest_event_ms.saturating_sub(self.idle_timeout_ms)),
@@ -183,6 +234,9 @@ impl<'e> Importer<'e> {
         sessions
     }
 }
+
+/// One enriched line: its number and its live event (or why it was refused).
+type PreparedLine = (u64, Result<Option<LiveEvent>, ErrorDetail>);
 
 /// Decodes and validates lines; `base` is the number of the first one. Blank lines are skipped.
 fn decode_lines<'c>(
@@ -280,7 +334,8 @@ pub struct LineChunker {
 
 impl LineChunker {
     pub fn push(&mut self, data: &[u8]) {
-        self.newlines += data.iter().filter(|b| **b == b'\n').count();
+        // summing 0/1 bytes vectorises; `filter().count()` did not (2,000 instructions a line)
+        self.newlines += data.iter().map(|b| usize::from(*b == b'\n')).sum::<usize>();
         self.buf.extend_from_slice(data);
     }
 

@@ -91,6 +91,9 @@ pub struct Enricher {
 struct RequestMemo {
     agent: Option<Arc<UserAgentInfo>>,
     visitor: Option<(u64, Arc<str>)>,
+    /// The session the caller already assigned to the next event (imports assign sessions in
+    /// line order, then enrich in parallel).
+    assigned_session: Option<Arc<str>>,
 }
 
 /// What one site contributes to preparing its events.
@@ -182,6 +185,48 @@ impl Enricher {
         self.prepare_memo(site, event, client, received_ms, rows, &mut memo)
     }
 
+    /// The session an imported line without a `session_id` belongs to, assigning it now: call
+    /// this in line order (a visitor's session depends on its earlier events), then enrich the
+    /// line, in any order or thread, with [`Enricher::prepare_with_session`].
+    pub fn assign_import_session(
+        &self,
+        site: &SiteContext<'_>,
+        event: &WireEvent<'_>,
+        run_key: u64,
+        received_ms: i64,
+    ) -> Option<Arc<str>> {
+        if event.session_id.is_some() {
+            return None;
+        }
+        let event_ms = event.ts.unwrap_or(received_ms);
+        let visitor = match &event.visitor_id {
+            Some(given) => hash_str(given),
+            None => {
+                let ip = event.ip.as_deref().and_then(|ip| ip.parse::<IpAddr>().ok());
+                let user_agent = event.user_agent.as_deref().unwrap_or("");
+                import_visitor(run_key, event_ms, site.domain, ip, user_agent)
+            }
+        };
+        Some(site.sessions.assign(site.domain, visitor, event_ms))
+    }
+
+    /// [`Enricher::prepare`] with the session [`Enricher::assign_import_session`] assigned.
+    pub fn prepare_with_session(
+        &self,
+        site: &SiteContext<'_>,
+        event: &WireEvent<'_>,
+        client: &ClientContext<'_>,
+        received_ms: i64,
+        rows: &mut RowBuf,
+        session: Option<Arc<str>>,
+    ) -> Result<Option<LiveEvent>, ErrorDetail> {
+        let mut memo = RequestMemo {
+            assigned_session: session,
+            ..RequestMemo::default()
+        };
+        self.prepare_memo(site, event, client, received_ms, rows, &mut memo)
+    }
+
     /// [`Enricher::prepare`], reusing what `memo` learned from earlier events of the same
     /// request: over HTTP every event of a request has the request's User-Agent and address, so
     /// the User-Agent lookup and the visitor hash are done once per request, not per event.
@@ -255,14 +300,7 @@ impl Enricher {
         let visitor = match (&event.visitor_id, client, user_agent, ip) {
             (Some(given), ..) => Some((hash_str(given), Arc::from(given.as_str()))),
             (None, ClientContext::Import { run_key }, Some(user_agent), ip) => {
-                let mut hasher = DefaultHasher::new();
-                run_key.hash(&mut hasher);
-                event_ms.div_euclid(86_400_000).hash(&mut hasher);
-                site.domain.hash(&mut hasher);
-                ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
-                    .hash(&mut hasher);
-                user_agent.hash(&mut hasher);
-                let visitor = hasher.finish();
+                let visitor = import_visitor(*run_key, event_ms, site.domain, ip, user_agent);
                 Some((visitor, hex_id(visitor)))
             }
             (None, _, Some(_), Some(_)) if per_request && memo.visitor.is_some() => {
@@ -289,9 +327,11 @@ impl Enricher {
         };
         let session_id: Option<Arc<str>> = match (&event.session_id, &visitor) {
             (Some(given), _) => Some(Arc::from(given.as_str())),
-            (None, Some((visitor, _))) => {
-                Some(site.sessions.assign(site.domain, *visitor, event_ms))
-            }
+            (None, Some((visitor, _))) => Some(
+                memo.assigned_session
+                    .take()
+                    .unwrap_or_else(|| site.sessions.assign(site.domain, *visitor, event_ms)),
+            ),
             (None, None) => None,
         };
 
@@ -422,6 +462,24 @@ fn opt(v: Option<&str>) -> Value<'_> {
 
 fn text<'a>(v: &'a Option<Text<'_>>) -> Value<'a> {
     v.as_deref().map_or(Value::Null, Value::Str)
+}
+
+/// The visitor of an imported line: keyed by the import run instead of a daily salt.
+fn import_visitor(
+    run_key: u64,
+    event_ms: i64,
+    domain: &str,
+    ip: Option<IpAddr>,
+    user_agent: &str,
+) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    run_key.hash(&mut hasher);
+    event_ms.div_euclid(86_400_000).hash(&mut hasher);
+    domain.hash(&mut hasher);
+    ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+        .hash(&mut hasher);
+    user_agent.hash(&mut hasher);
+    hasher.finish()
 }
 
 /// A 64-bit id as the 16 lower-case hex digits stored in `visitor_id` (one allocation: the Arc).
