@@ -31,17 +31,23 @@ pub fn build_sorted(
             used[code as usize] = true;
         }
     }
-    let mut entries: Vec<(&str, u32)> = used
+    // Sorted by the first 8 bytes as one big-endian integer (zero-padded) and only on a tie by
+    // the whole string: the same byte-wise order, with most comparisons an integer compare
+    // instead of a memcmp (random ids such as event_id differ in their first bytes).
+    let mut entries: Vec<(u64, &str, u32)> = used
         .iter()
         .enumerate()
         .filter(|(_, &u)| u)
-        .map(|(code, _)| (source.get(code as u32), code as u32))
+        .map(|(code, _)| {
+            let s = source.get(code as u32);
+            (prefix_key(s), s, code as u32)
+        })
         .collect();
-    entries.sort_unstable();
+    entries.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)));
     let mut dict = StrDict::new();
     let mut remap = vec![u32::MAX; source.len()];
     let mut last: Option<&str> = None;
-    for (s, code) in entries {
+    for (_, s, code) in entries {
         if last != Some(s) {
             dict.push(s);
             last = Some(s);
@@ -49,6 +55,15 @@ pub fn build_sorted(
         remap[code as usize] = (dict.len() - 1) as u32;
     }
     SortedDict { dict, remap }
+}
+
+/// The first 8 bytes of `s` as a big-endian integer, zero-padded: `prefix_key(a) < prefix_key(b)`
+/// implies `a < b` byte-wise, and equal keys leave the order to the full strings.
+fn prefix_key(s: &str) -> u64 {
+    let mut buf = [0u8; 8];
+    let n = s.len().min(8);
+    buf[..n].copy_from_slice(&s.as_bytes()[..n]);
+    u64::from_be_bytes(buf)
 }
 
 pub fn encode(dict: &StrDict, out: &mut Vec<u8>) {
@@ -129,6 +144,19 @@ mod tests {
             let mut out = Vec::new();
             encode(&sorted.dict, &mut out);
             prop_assert_eq!(decode(&out, sorted.dict.len()).unwrap(), sorted.dict);
+        }
+
+        #[test]
+        fn sorting_by_prefix_keeps_byte_order(values in proptest::collection::vec("[ab\u{0}]{0,11}", 0..60)) {
+            // Few symbols, NULs and lengths around 8: prefix ties and padded prefixes are common.
+            let source = StrDict::from_strs(values.iter().map(String::as_str));
+            let codes: Vec<u32> = (0..values.len() as u32).collect();
+            let sorted = build_sorted(&source, &codes, |_| true);
+            let mut expected: Vec<&str> = values.iter().map(String::as_str).collect();
+            expected.sort_unstable();
+            expected.dedup();
+            let all: Vec<&str> = sorted.dict.iter().collect();
+            prop_assert_eq!(all, expected);
         }
 
         #[test]
