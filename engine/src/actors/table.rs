@@ -55,18 +55,45 @@ pub(super) struct Activate {
     pub(super) events: Vec<LiveEvent>,
 }
 
-#[derive(Default)]
+/// Most SessionActors one site runs at once (~8.6 KiB each, so ~86 MiB); past it the SiteActor
+/// applies a session's events to its entry itself. Without it, a flood of new sessions (random
+/// session ids) would hold an actor per session for the quiet period.
+pub const SITE_MAX_ACTIVE_SESSIONS: usize = 10_000;
+
 pub struct SessionTable {
     sessions: HashMap<Arc<str>, Box<SessionEntry>>,
     /// Active SessionActor → its session.
     active: HashMap<ActorId, Arc<str>>,
+    /// Cap on `active`: [`SITE_MAX_ACTIVE_SESSIONS`].
+    max_active: usize,
     paths: Interner<str>,
     attrs: Interner<SessionAttrs>,
     /// Set by the first SiteActor of the site, which rebuilds sessions from the store.
     pub(super) recovery_started: bool,
 }
 
+impl Default for SessionTable {
+    fn default() -> Self {
+        SessionTable {
+            sessions: HashMap::new(),
+            active: HashMap::new(),
+            max_active: SITE_MAX_ACTIVE_SESSIONS,
+            paths: Interner::default(),
+            attrs: Interner::default(),
+            recovery_started: false,
+        }
+    }
+}
+
 impl SessionTable {
+    #[cfg(test)]
+    pub(super) fn with_max_active(max_active: usize) -> SessionTable {
+        SessionTable {
+            max_active,
+            ..SessionTable::default()
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.sessions.len()
     }
@@ -96,19 +123,21 @@ impl SessionTable {
             });
             let state = entry.state.clone();
             self.sessions.insert(session_id.clone(), entry);
-            return Some(Next::Activate(Activate {
+            let activate = Activate {
                 session_id,
                 state,
                 events: vec![event],
-            }));
+            };
+            return self.activate_or_apply(activate, live);
         };
         entry.last_activity_ms = entry.last_activity_ms.max(event.received_ms);
         let Some(activation) = &mut entry.activation else {
-            return Some(Next::Activate(Activate {
+            let activate = Activate {
                 session_id: event.session_id.clone(),
                 state: entry.state.clone(),
                 events: vec![event],
-            }));
+            };
+            return self.activate_or_apply(activate, live);
         };
         if activation.deactivating {
             activation.pending.push(event);
@@ -138,6 +167,15 @@ impl SessionTable {
                 self.fold_activation(actor, live);
             }
         }
+        None
+    }
+
+    /// An activation, unless the site runs its most actors: then the events are applied here.
+    fn activate_or_apply(&mut self, activate: Activate, live: &LiveStats) -> Option<Next> {
+        if self.active.len() < self.max_active {
+            return Some(Next::Activate(activate));
+        }
+        self.apply_without_actor(activate, live);
         None
     }
 

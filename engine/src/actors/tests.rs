@@ -303,3 +303,36 @@ async fn the_backlog_counts_each_event_until_an_actor_has_it_however_the_actor_e
     let (state, active) = table.get("s").unwrap();
     assert_eq!((state.events, active.is_none()), (2, true));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_active_actor_cap_the_site_actor_applies_events_itself() {
+    use super::session::{SessionActor, SessionArgs};
+    use super::table::{Next, SessionTable};
+
+    let live = LiveStats::default();
+    live.actor_backlog.store(3, Ordering::Relaxed);
+    let mut table = SessionTable::with_max_active(1);
+    let Some(Next::Activate(activate)) = table.accept(event("a"), &live) else {
+        panic!("under the cap a session gets an actor")
+    };
+    let (actor, _) = Actor::spawn(
+        None,
+        SessionActor,
+        SessionArgs {
+            state: activate.state.clone(),
+        },
+    )
+    .await
+    .unwrap();
+    table.attach(activate, actor.clone(), &live);
+    assert!(
+        table.accept(event("b"), &live).is_none(),
+        "at the cap: no actor"
+    );
+    assert!(table.accept(event("b"), &live).is_none());
+    let (b, b_actor) = table.get("b").unwrap();
+    assert_eq!((b.events, b_actor.is_none()), (2, true));
+    assert_eq!(table.active_len(), 1);
+    assert_eq!(live.actor_backlog.load(Ordering::Relaxed), 0);
+    actor.stop(None);
+}
