@@ -79,6 +79,9 @@ pub struct StorageSettings {
     pub memtable_max_age_ms: u64,
     /// How long an `event_id` is remembered for deduplication.
     pub dedup_window_ms: u64,
+    /// Most event ids remembered (35–65 bytes each): bounds the dedup window's memory at any
+    /// event rate; past it the oldest ids are forgotten early. 0 = no cap.
+    pub dedup_max_keys: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -178,6 +181,7 @@ impl Default for StorageSettings {
             memtable_max_bytes: 64 * 1024 * 1024,
             memtable_max_age_ms: 60_000,
             dedup_window_ms: 24 * 3600 * 1000,
+            dedup_max_keys: 8_000_000,
         }
     }
 }

@@ -62,6 +62,7 @@ pub fn store_config(config: &Config) -> StoreConfig {
         memtable_max_bytes: storage.memtable_max_bytes as usize,
         memtable_max_age_ms: storage.memtable_max_age_ms,
         dedup_window_ms: storage.dedup_window_ms,
+        dedup_max_keys: storage.dedup_max_keys,
         ..StoreConfig::default()
     }
 }

@@ -34,6 +34,11 @@ pub struct StoreConfig {
     /// and an arrival time in a hash map plus an eviction queue entry, depending on where the
     /// tables are in their growth), so at 1 000 events/s the default (10 minutes) holds ~20–40 MB.
     pub dedup_window_ms: u64,
+    /// Most keys the dedup window holds, so its memory is bounded whatever the event rate
+    /// (the default, 8 million keys, is 280–520 MB). Past it the oldest keys leave early: the
+    /// window is then shorter than `dedup_window_ms` (at 1,000 events/s, 8M keys are ~2.2
+    /// hours). 0 means no cap.
+    pub dedup_max_keys: usize,
     /// Start a new WAL file when the current one reaches this size (WAL files also rotate at
     /// every flush).
     pub wal_file_max_bytes: u64,
@@ -64,6 +69,7 @@ impl Default for StoreConfig {
             memtable_max_bytes: 256 << 20,
             memtable_max_age_ms: 60_000,
             dedup_window_ms: 10 * 60 * 1000,
+            dedup_max_keys: 8_000_000,
             wal_file_max_bytes: 64 << 20,
             compaction_small_segment_bytes: 16 << 20,
             compaction_min_segments: 4,

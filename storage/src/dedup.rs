@@ -52,6 +52,8 @@ pub(crate) fn event_id_column(schema: &Schema) -> Option<usize> {
 /// The dedup window. Owned by the WAL writer thread.
 pub struct DedupWindow {
     window_us: i64,
+    /// Most keys held (0: no cap); past it the oldest leave before their time.
+    max_keys: usize,
     /// Random SipHash keys of this process.
     hasher: RandomState,
     /// Key → arrival time of its first occurrence in the window.
@@ -64,10 +66,12 @@ pub struct DedupWindow {
 }
 
 impl DedupWindow {
-    /// A window of `window_ms`; 0 disables deduplication.
-    pub fn new(window_ms: u64) -> DedupWindow {
+    /// A window of `window_ms` holding at most `max_keys` keys (0: no cap); a window of 0
+    /// disables deduplication.
+    pub fn new(window_ms: u64, max_keys: usize) -> DedupWindow {
         DedupWindow {
             window_us: i64::try_from(window_ms.saturating_mul(1000)).unwrap_or(i64::MAX),
+            max_keys,
             hasher: RandomState::new(),
             seen: HashMap::default(),
             order: VecDeque::new(),
@@ -107,6 +111,19 @@ impl DedupWindow {
         }
     }
 
+    /// The cap: before a new key goes in, the oldest keys leave early, so memory is bounded at
+    /// any event rate.
+    fn make_room(&mut self) {
+        while self.max_keys > 0 && self.seen.len() >= self.max_keys {
+            let Some((at, key)) = self.order.pop_front() else {
+                break;
+            };
+            if self.seen.get(&key) == Some(&at) {
+                self.seen.remove(&key);
+            }
+        }
+    }
+
     /// Records the key; returns true if it was already seen within the window.
     pub fn check_and_insert(&mut self, site: &str, event_id: &str, arrival_us: i64) -> bool {
         if self.window_us == 0 {
@@ -119,6 +136,7 @@ impl DedupWindow {
                 return true;
             }
         }
+        self.make_room();
         self.seen.insert(key, arrival_us);
         self.order.push_back((arrival_us, key));
         self.journal.push(key);
@@ -236,7 +254,7 @@ mod tests {
 
     #[test]
     fn duplicates_within_the_window_are_dropped() {
-        let mut w = DedupWindow::new(1_000);
+        let mut w = DedupWindow::new(1_000, 0);
         let (kept, dropped) = w.filter(events(&["a", "b", "a"]), 0);
         assert_eq!((kept.row_count(), dropped), (2, vec![2]));
         let (kept, dropped) = w.filter(events(&["b", "c"]), 999_999);
@@ -248,8 +266,20 @@ mod tests {
     }
 
     #[test]
+    fn the_key_cap_evicts_the_oldest_keys_first() {
+        let mut w = DedupWindow::new(1_000_000, 3);
+        let (kept, _) = w.filter(events(&["a", "b", "c", "d"]), 0);
+        assert_eq!(kept.row_count(), 4);
+        assert_eq!(w.len(), 3, "the cap holds");
+        // "a" left early; "b".."d" are still remembered
+        let (kept, dropped) = w.filter(events(&["d", "c", "a"]), 1);
+        assert_eq!((kept.row_count(), dropped), (1, vec![0, 1]));
+        assert!(w.len() <= 3);
+    }
+
+    #[test]
     fn rollback_forgets_uncommitted_keys() {
-        let mut w = DedupWindow::new(1_000);
+        let mut w = DedupWindow::new(1_000, 0);
         w.filter(events(&["a"]), 0);
         w.commit();
         let (_, dropped) = w.filter(events(&["a", "b"]), 1);
@@ -265,7 +295,7 @@ mod tests {
 
     #[test]
     fn zero_window_disables_dedup() {
-        let mut w = DedupWindow::new(0);
+        let mut w = DedupWindow::new(0, 0);
         let (kept, dropped) = w.filter(events(&["a", "a"]), 0);
         assert_eq!((kept.row_count(), dropped), (2, vec![]));
         assert!(w.is_empty());
@@ -273,7 +303,7 @@ mod tests {
 
     #[test]
     fn eviction_bounds_memory() {
-        let mut w = DedupWindow::new(1);
+        let mut w = DedupWindow::new(1, 0);
         for i in 0..10_000 {
             w.check_and_insert("s", &i.to_string(), i * 100);
         }

@@ -75,7 +75,7 @@ pub(crate) fn open(dir: &Path, config: StoreConfig) -> Result<Opened, StoreError
     }
     remove_leftovers(&segments_dir, &segments);
 
-    let mut dedup = DedupWindow::new(config.dedup_window_ms);
+    let mut dedup = DedupWindow::new(config.dedup_window_ms, config.dedup_max_keys);
     remember_recent_segments(&mut dedup, &segments, config.dedup_window_ms);
     let mut memtable = Memtable::default();
     let checkpoint = manifest.checkpoint_lsn;
