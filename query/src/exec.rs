@@ -368,19 +368,41 @@ fn join_batches(
     Ok(batch)
 }
 
-/// The filter's selection vector for one batch (all rows when there is no filter).
+/// The filter's selection vector for one batch (all rows when there is no filter). The filter's
+/// top-level `AND`s are applied one after another, each narrowing the selection, instead of
+/// combining full-batch masks: a conjunct that is true for the whole batch (the site restriction
+/// on a one-site partition) costs nothing, and once no row is left the rest are not evaluated.
+/// A row is kept when every conjunct is true, which is exactly when the `AND` of them is true.
 fn select(
     eval: &mut Evaluator,
     plan: &SelectPlan,
     batch: &ColumnBatch,
 ) -> Result<Vec<u32>, QueryError> {
-    match &plan.filter {
-        None => Ok((0..batch.row_count as u32).collect()),
-        Some(f) => {
-            let v = eval.eval(f, batch)?;
-            Ok(selection_of(&v, batch.row_count))
+    let n = batch.row_count;
+    let Some(filter) = &plan.filter else {
+        return Ok((0..n as u32).collect());
+    };
+    let mut sel: Option<Vec<u32>> = None;
+    for conjunct in filter.conjuncts() {
+        let v = eval.eval(conjunct, batch)?;
+        sel = match (sel.take(), &v) {
+            (prev, Vector::Const(Scalar::Bool(true))) => prev,
+            (Some(mut prev), Vector::Bool { values, validity }) => {
+                match validity {
+                    None => prev.retain(|&r| values[r as usize]),
+                    Some(valid) => prev.retain(|&r| values[r as usize] && valid[r as usize]),
+                }
+                Some(prev)
+            }
+            (None, v) => Some(selection_of(v, n)),
+            // false, null or a non-boolean constant: no row is true
+            (Some(_), _) => Some(Vec::new()),
+        };
+        if sel.as_ref().is_some_and(Vec::is_empty) {
+            break;
         }
     }
+    Ok(sel.unwrap_or_else(|| (0..n as u32).collect()))
 }
 
 fn row_bytes(row: &[Scalar]) -> usize {
