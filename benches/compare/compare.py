@@ -15,7 +15,6 @@
 """
 
 import argparse
-import csv
 import datetime as dt
 import http.client
 import json
@@ -199,7 +198,6 @@ def export(daemon: Daemon, info: dict, out: Path) -> dict:
     schema, counts = {}, {}
     for table, time_col in (("events", "ts"), ("sessions", "start")):
         path = out / f"{table}.csv"
-        rows = 0
         with open(path, "wb") as f:
             for host, keys in info["keys"].items():
                 key = keys["read_key"]
@@ -220,7 +218,6 @@ def export(daemon: Daemon, info: dict, out: Path) -> dict:
                     if f.tell() == 0:
                         f.write(header + b"\r\n")
                     f.write(body)
-                    rows += body.count(b"\r\n")  # an estimate when strings hold newlines
                     day = nxt
                 counts[f"{table}/{host}"] = span[2]
         log(f"exported {table}: {sum(v for k, v in counts.items() if k.startswith(table))} rows")
