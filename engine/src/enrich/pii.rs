@@ -84,13 +84,20 @@ pub fn is_sensitive_param_name(name: &str) -> bool {
     lower.copy_from_slice(name.as_bytes());
     lower.make_ascii_lowercase();
     let lower: &[u8] = lower;
-    SENSITIVE_PARAM_NAMES.iter().any(|n| n.as_bytes() == lower) || contains_fragment(lower)
+    // every listed name is 2 to 12 bytes: longer names can only hold a fragment
+    (lower.len() <= MAX_SENSITIVE_NAME_BYTES
+        && SENSITIVE_PARAM_NAMES.iter().any(|n| n.as_bytes() == lower))
+        || contains_fragment(lower)
 }
+
+/// Length of the longest entry of [`SENSITIVE_PARAM_NAMES`].
+const MAX_SENSITIVE_NAME_BYTES: usize = 12;
 
 /// Whether `lower` contains one of [`SENSITIVE_PARAM_FRAGMENTS`]; compares only where the first
 /// byte matches (this runs for every query parameter of every event).
 fn contains_fragment(lower: &[u8]) -> bool {
-    for start in 0..lower.len() {
+    // the shortest fragment is 5 bytes
+    for start in 0..lower.len().saturating_sub(4) {
         let rest = &lower[start..];
         for fragment in SENSITIVE_PARAM_FRAGMENTS {
             let fragment = fragment.as_bytes();
@@ -322,6 +329,33 @@ fn luhn_valid(digits: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn length_shortcuts_match_the_lists() {
+        let longest = SENSITIVE_PARAM_NAMES.iter().map(|n| n.len()).max();
+        assert_eq!(longest, Some(MAX_SENSITIVE_NAME_BYTES));
+        let shortest_fragment = SENSITIVE_PARAM_FRAGMENTS.iter().map(|f| f.len()).min();
+        assert_eq!(shortest_fragment, Some(5));
+        for name in SENSITIVE_PARAM_NAMES {
+            assert!(is_sensitive_param_name(name), "{name}");
+            assert!(
+                is_sensitive_param_name(&name.to_ascii_uppercase()),
+                "{name}"
+            );
+        }
+        for name in [
+            "token",
+            "reset_token",
+            "x_password",
+            "client-secret",
+            "Token",
+        ] {
+            assert!(is_sensitive_param_name(name), "{name}");
+        }
+        for name in ["utm_source", "tok", "page", "keys", "passwor"] {
+            assert!(!is_sensitive_param_name(name), "{name}");
+        }
+    }
 
     #[test]
     fn clean_text_is_borrowed() {

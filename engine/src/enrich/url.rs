@@ -96,7 +96,11 @@ pub(crate) fn split_url(url: &str) -> Result<UrlParts<'_>, UrlError> {
     let rest = strip_prefix_ignore_case(url, "https://")
         .or_else(|| strip_prefix_ignore_case(url, "http://"))
         .ok_or(UrlError::NotHttp)?;
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    // a byte search: `find(['/', '?', '#'])` decodes and compares char by char
+    let authority_end = rest
+        .bytes()
+        .position(|b| matches!(b, b'/' | b'?' | b'#'))
+        .unwrap_or(rest.len());
     let authority = &rest[..authority_end];
     let after = &rest[authority_end..];
     // user info is dropped: it may hold credentials
