@@ -293,7 +293,10 @@ mod tests {
         };
         let (a, b) = (event("/p"), event("/p"));
         let shared = paths.intern(a.path.as_ref().unwrap());
-        assert!(Arc::ptr_eq(&shared, &paths.intern(b.path.as_ref().unwrap())));
+        assert!(Arc::ptr_eq(
+            &shared,
+            &paths.intern(b.path.as_ref().unwrap())
+        ));
         assert!(Arc::ptr_eq(&attrs.attrs_of(&a), &attrs.attrs_of(&b)));
         assert_eq!((paths.len(), attrs.len()), (1, 1));
         paths.sweep();
