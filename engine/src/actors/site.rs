@@ -17,7 +17,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ecomdash_storage::{RowBuf, Table};
+use ecomdash_storage::{RowBuf, Snapshot, Table};
 use parking_lot::Mutex;
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use tokio::task::JoinSet;
@@ -86,6 +86,8 @@ pub struct SiteState {
     args: SiteArgs,
     /// Events waiting for session recovery to finish (`None` once it has).
     recovering: Option<Vec<LiveEvent>>,
+    /// The snapshot and time recovery runs with, until its answer is installed.
+    recovery: Option<(Snapshot, i64)>,
     /// Closed sessions whose row append failed, retried on the next tick.
     unwritten: Vec<SessionState>,
     ticks: u64,
@@ -116,12 +118,14 @@ impl Actor for SiteActor {
                 recovering = Some(Vec::new());
             }
         }
+        let mut recovery = None;
         if recovering.is_some() {
             // the snapshot is taken before this actor handles any event, so no event is both
             // recovered and routed
             let snapshot = args.ctx.store.snapshot();
-            let domain = args.domain.clone();
             let now_ms = args.ctx.clock.now_ms();
+            recovery = Some((snapshot.clone(), now_ms));
+            let domain = args.domain.clone();
             let site = myself.clone();
             tokio::task::spawn_blocking(move || {
                 let result =
@@ -132,6 +136,7 @@ impl Actor for SiteActor {
         let state = SiteState {
             args,
             recovering,
+            recovery,
             unwritten: Vec::new(),
             ticks: 0,
         };
@@ -177,25 +182,12 @@ impl Actor for SiteActor {
                 }
             }
             SiteMsg::Recovered(result) => {
-                match result {
-                    Ok(sessions) => {
-                        let count = sessions.len();
-                        let mut table = state.args.table.lock();
-                        for session in sessions {
-                            resume_visitor(&state.args.sessions, &session);
-                            table.install(session.state, session.last_activity_ms);
-                        }
-                        drop(table);
-                        if count > 0 {
-                            tracing::info!(site = %state.args.domain, sessions = count, "sessions rebuilt from the store");
-                        }
+                // after a shutdown's close_all recovered synchronously, the late answer is moot
+                if state.recovering.is_some() {
+                    install_recovered(state, result);
+                    for event in state.recovering.take().into_iter().flatten() {
+                        route(&myself, state, event).await;
                     }
-                    Err(error) => {
-                        tracing::error!(site = %state.args.domain, error = %error, "sessions could not be rebuilt from the store")
-                    }
-                }
-                for event in state.recovering.take().into_iter().flatten() {
-                    route(&myself, state, event).await;
                 }
             }
             SiteMsg::Unwritten(mut sessions) => state.unwritten.append(&mut sessions),
@@ -243,6 +235,28 @@ impl Actor for SiteActor {
         }
         publish_session_count(state);
         Ok(())
+    }
+}
+
+/// Installs the sessions rebuilt from the store.
+fn install_recovered(state: &mut SiteState, result: Result<Vec<RecoveredSession>, String>) {
+    state.recovery = None;
+    match result {
+        Ok(sessions) => {
+            let count = sessions.len();
+            let mut table = state.args.table.lock();
+            for session in sessions {
+                resume_visitor(&state.args.sessions, &session);
+                table.install(session.state, session.last_activity_ms);
+            }
+            drop(table);
+            if count > 0 {
+                tracing::info!(site = %state.args.domain, sessions = count, "sessions rebuilt from the store");
+            }
+        }
+        Err(error) => {
+            tracing::error!(site = %state.args.domain, error = %error, "sessions could not be rebuilt from the store")
+        }
     }
 }
 
@@ -368,7 +382,17 @@ fn tick(myself: &ActorRef<SiteMsg>, state: &mut SiteState) {
 /// does not answer), then writes every session's row and waits until they are durable.
 async fn close_all(state: &mut SiteState) -> usize {
     let live = state.args.live.clone();
-    // events still waiting for recovery are applied first, without actors
+    // a recovery still running is done here (same snapshot), so sessions that span the crash
+    // are not cut; then the events waiting for it are applied, without actors
+    if let Some((snapshot, now_ms)) = state.recovery.take() {
+        let domain = state.args.domain.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            recover_sessions(&snapshot, &domain, now_ms).map_err(|e| e.to_string())
+        })
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()));
+        install_recovered(state, result);
+    }
     if let Some(waiting) = state.recovering.take() {
         let mut table = state.args.table.lock();
         for event in waiting {
