@@ -212,3 +212,141 @@ fn static_source(stored: &str) -> Option<&'static str> {
     ];
     SOURCES.into_iter().find(|s| *s == stored)
 }
+
+#[cfg(test)]
+mod tests {
+    #![expect(clippy::unwrap_used)]
+
+    use ecomdash_storage::{RowBuf, Store, StoreConfig};
+
+    use super::*;
+
+    const NOW: i64 = 1_767_225_600_000;
+
+    struct Ev<'a> {
+        at_ms: i64,
+        session: &'a str,
+        kind: &'a str,
+        path: &'a str,
+        bot: bool,
+        revenue: Option<i64>,
+        order: Option<&'a str>,
+    }
+
+    fn ev<'a>(at_ms: i64, session: &'a str, path: &'a str) -> Ev<'a> {
+        Ev {
+            at_ms,
+            session,
+            kind: "pageview",
+            path,
+            bot: false,
+            revenue: None,
+            order: None,
+        }
+    }
+
+    fn events(store: &Store, events: &[Ev<'_>]) {
+        let cols = EventColumns::resolve().unwrap();
+        let mut rows = RowBuf::new(Table::Events);
+        for e in events {
+            let mut row = vec![Value::Null; cols.len];
+            row[cols.ts] = Value::Int(e.at_ms * 1000);
+            row[cols.site] = Value::Str("shop.example");
+            row[cols.event_type] = Value::Str(e.kind);
+            row[cols.name] = Value::Str(e.kind);
+            row[cols.session_id] = Value::Str(e.session);
+            row[cols.visitor_id] = Value::Str("00000000000000ff");
+            row[cols.path] = Value::Str(e.path);
+            row[cols.referrer_source] = Value::Str("search");
+            row[cols.is_bot] = Value::Bool(e.bot);
+            if let Some(revenue) = e.revenue {
+                row[cols.revenue] = Value::Int(revenue);
+            }
+            if let Some(order) = e.order {
+                row[cols.order_id] = Value::Str(order);
+            }
+            rows.push_row(&row).unwrap();
+        }
+        store.append(rows).wait().unwrap();
+    }
+
+    fn session_row(store: &Store, session: &str, start_ms: i64, end_ms: i64) {
+        let first = LiveEvent {
+            event_ms: start_ms,
+            session_id: Arc::from(session),
+            visitor_id: Arc::from("v"),
+            ..LiveEvent::default()
+        };
+        let mut state = SessionState::start(&first);
+        state.last_ms = end_ms;
+        let mut rows = RowBuf::new(Table::Sessions);
+        state
+            .push_row(
+                "shop.example",
+                &SessionColumns::resolve().unwrap(),
+                &mut rows,
+            )
+            .unwrap();
+        store.append(rows).wait().unwrap();
+    }
+
+    #[test]
+    fn rebuilds_sessions_not_covered_by_a_row_from_their_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
+        let minute = 60_000;
+        events(
+            &store,
+            &[
+                ev(NOW - 20 * minute, "open", "/in"),
+                Ev {
+                    kind: "ecommerce",
+                    revenue: Some(1999),
+                    order: Some("o-1"),
+                    ..ev(NOW - 10 * minute, "open", "/checkout")
+                },
+                ev(NOW - 15 * minute, "open", "/mid"),
+                ev(NOW - 50 * minute, "closed", "/a"),
+                ev(NOW - 45 * minute, "closed", "/b"),
+                ev(NOW - 40 * minute, "continued", "/x"),
+                ev(NOW - 5 * minute, "continued", "/y"),
+                Ev {
+                    bot: true,
+                    ..ev(NOW - minute, "bot", "/")
+                },
+                ev(NOW - SESSION_RECOVERY_LOOKBACK_MS - minute, "ancient", "/"),
+            ],
+        );
+        session_row(&store, "closed", NOW - 50 * minute, NOW - 45 * minute);
+        session_row(&store, "continued", NOW - 40 * minute, NOW - 40 * minute);
+
+        let mut recovered = recover_sessions(&store.snapshot(), "shop.example", NOW).unwrap();
+        recovered.sort_by(|a, b| a.state.session_id.cmp(&b.state.session_id));
+        let ids: Vec<&str> = recovered.iter().map(|r| &*r.state.session_id).collect();
+        assert_eq!(ids, ["continued", "open"]);
+
+        let continued = &recovered[0].state;
+        assert_eq!(
+            (continued.events, continued.pageviews),
+            (1, 1),
+            "only after its row"
+        );
+        assert_eq!(continued.entry_path.as_deref(), Some("/y"));
+
+        let open = &recovered[1];
+        assert_eq!((open.state.events, open.state.pageviews), (3, 2));
+        assert_eq!((open.state.revenue, open.state.converted), (1999, true));
+        assert_eq!(open.state.entry_path.as_deref(), Some("/in"));
+        assert_eq!(
+            open.state.exit_path.as_deref(),
+            Some("/mid"),
+            "in event-time order"
+        );
+        assert_eq!(open.state.attrs.referrer_source, Some("search"));
+        assert_eq!(open.last_activity_ms, NOW - 10 * minute);
+        assert!(recover_sessions(&store.snapshot(), "other.example", NOW)
+            .unwrap()
+            .is_empty());
+        store.close().unwrap();
+    }
+}
