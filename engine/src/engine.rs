@@ -137,12 +137,15 @@ pub struct Engine {
 
 impl Engine {
     /// The tail every transport shares: makes a site's accepted events durable, counts them,
-    /// and hands them to the site's actors. Returns once the rows are durable.
+    /// and hands them to the site's actors. Returns once the rows are durable. `live_rows` is
+    /// the row of each of `live` (ascending): events the store dropped as duplicates of an
+    /// earlier event_id are counted neither in the live figures nor in their session.
     pub async fn commit_events(
         &self,
         site: &SiteRuntime,
         rows: RowBuf,
         live: Vec<LiveEvent>,
+        live_rows: &[u32],
     ) -> Result<AppendReceipt, AppendError> {
         let accepted = rows.row_count() as u64;
         let receipt = self.store.append(rows).await?;
@@ -152,7 +155,7 @@ impl Engine {
         self.metrics
             .events_deduplicated
             .fetch_add(receipt.rows_deduplicated as u64, Ordering::Relaxed);
-        site.dispatch(live);
+        site.dispatch(without_rows(live, live_rows, &receipt.duplicate_rows));
         Ok(receipt)
     }
 
@@ -310,4 +313,21 @@ impl Engine {
             .map_err(|e| EngineError::Join(e.to_string()))??;
         Ok(())
     }
+}
+
+/// `live` without the events whose row (`live_rows[i]` for `live[i]`) is in `dropped`; both
+/// index lists ascend.
+fn without_rows(live: Vec<LiveEvent>, live_rows: &[u32], dropped: &[u32]) -> Vec<LiveEvent> {
+    if dropped.is_empty() {
+        return live;
+    }
+    let mut dropped = dropped.iter().peekable();
+    live.into_iter()
+        .zip(live_rows)
+        .filter(|(_, &row)| {
+            while dropped.next_if(|&&d| d < row).is_some() {}
+            dropped.peek() != Some(&&row)
+        })
+        .map(|(event, _)| event)
+        .collect()
 }

@@ -56,6 +56,9 @@ pub struct PreparedEvents {
     /// What the actors get once the rows are durable: one per accepted event that has a
     /// visitor (server-side events without one are stored but go to no actor).
     pub live: Vec<LiveEvent>,
+    /// The row (index in `rows`) of each of `live`, ascending: a row the store drops as a
+    /// duplicate must not reach the actors either.
+    pub live_rows: Vec<u32>,
     /// Refused events: their index in the request and why (field relative to the event).
     pub rejected: Vec<(usize, ErrorDetail)>,
 }
@@ -142,6 +145,7 @@ impl Enricher {
             rows: RowBuf::with_capacity(Table::Events, count * ROW_BYTES_ESTIMATE),
             accepted: 0,
             live: Vec::with_capacity(count),
+            live_rows: Vec::with_capacity(count),
             rejected: Vec::new(),
         };
         let mut memo = RequestMemo::default();
@@ -159,8 +163,11 @@ impl Enricher {
             });
             match result {
                 Ok(live) => {
+                    if let Some(live) = live {
+                        prepared.live.push(live);
+                        prepared.live_rows.push(prepared.accepted as u32);
+                    }
                     prepared.accepted += 1;
-                    prepared.live.extend(live);
                 }
                 Err(error) if error.code == ErrorCode::Internal => return Err(error),
                 Err(error) => prepared.rejected.push((index, error)),

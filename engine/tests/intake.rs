@@ -129,19 +129,39 @@ fn batches_accept_good_events_and_report_bad_ones_by_index() {
 #[test]
 fn retried_event_ids_are_counted_once() {
     let (_tmp, daemon, keys) = daemon_with_site(&[]);
+    let headers = browser_headers(&keys.write_key);
     let body = r#"{"type":"pageview","url":"https://shop.example/","event_id":"retry-1"}"#;
+    assert_eq!(daemon.post(EVENT, &headers, body).json()["deduplicated"], 0);
+    assert_eq!(daemon.post(EVENT, &headers, body).json()["deduplicated"], 1);
+    // a batch retried with one new event: only the new one is stored and counted
+    let batch = r#"{"events":[
+        {"type":"pageview","url":"https://shop.example/","event_id":"retry-1"},
+        {"type":"pageview","url":"https://shop.example/marker","event_id":"new-1"}]}"#;
+    let resp = daemon.post(BATCH, &headers, batch).json();
     assert_eq!(
-        daemon
-            .post(EVENT, &[("X-API-Key", &keys.write_key)], body)
-            .json()["deduplicated"],
-        0
+        (&resp["accepted"], &resp["deduplicated"]),
+        (&2.into(), &1.into())
     );
-    assert_eq!(
-        daemon
-            .post(EVENT, &[("X-API-Key", &keys.write_key)], body)
-            .json()["deduplicated"],
-        1
-    );
+    // the live figures (and the session) see each event once: once the marker is live, every
+    // event before it has been applied
+    let snapshot = poll(Duration::from_secs(5), || {
+        let snapshot = realtime(&daemon, &keys);
+        let pages = snapshot["top_pages"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        pages
+            .iter()
+            .any(|p| p["key"] == "/marker")
+            .then_some(snapshot)
+    });
+    assert_eq!(snapshot["events_last_30m"], 2, "{snapshot}");
+    let per_minute = snapshot["pageviews_per_minute"].as_array().unwrap();
+    let pageviews: u64 = per_minute
+        .iter()
+        .map(|m| m["pageviews"].as_u64().unwrap())
+        .sum();
+    assert_eq!(pageviews, 2, "{snapshot}");
 }
 
 #[test]

@@ -220,6 +220,7 @@ async fn track(
         rows,
         accepted,
         live,
+        live_rows,
         rejected,
     } = prepared;
     let rejected: Vec<RejectedEvent> = rejected
@@ -249,7 +250,7 @@ async fn track(
     }
 
     let receipt = engine
-        .commit_events(&site, rows, live)
+        .commit_events(&site, rows, live, &live_rows)
         .await
         .map_err(|e| ApiError::from_append(&e))?;
     Ok((

@@ -129,6 +129,7 @@ async fn take_batch(
         rows,
         accepted,
         live,
+        live_rows,
         rejected,
     } = engine.enricher.prepare_events(
         &site_ctx,
@@ -155,7 +156,7 @@ async fn take_batch(
         });
     }
     let receipt = engine
-        .commit_events(&site, rows, live)
+        .commit_events(&site, rows, live, &live_rows)
         .await
         .map_err(|e| Refused::from(ApiError::from_append(&e)))?;
     Ok(Ack {
