@@ -50,6 +50,29 @@ pub use retry::RetryPolicy;
 pub use tls::Tls;
 use tokio::sync::{mpsc, oneshot};
 
+/// A purchase: an `ecommerce` event named `purchase` with its order id, value (in major units,
+/// e.g. `199.99`) and ISO 4217 currency, on the page `url`; add other fields with struct update
+/// syntax if needed.
+///
+/// ```
+/// let order = ecomdash_client::purchase("order-1", 199.99, "USD", "https://shop.example/done");
+/// assert_eq!(order.ecommerce.unwrap().order_value, Some(199.99));
+/// ```
+pub fn purchase(order_id: &str, value: f64, currency: &str, url: &str) -> WireEvent<'static> {
+    WireEvent {
+        event_type: EventType::Ecommerce,
+        name: Some(Text::from("purchase".to_owned())),
+        url: Text::from(url.to_owned()),
+        ecommerce: Some(Ecommerce {
+            order_id: Some(Text::from(order_id.to_owned())),
+            order_value: Some(value),
+            order_currency: Some(Text::from(currency.to_owned())),
+            ..Ecommerce::default()
+        }),
+        ..WireEvent::default()
+    }
+}
+
 /// Events queued for the background batcher before `send` reports the queue full.
 pub const DEFAULT_QUEUE_EVENTS: usize = 100_000;
 
