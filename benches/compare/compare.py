@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """EcomDash against DuckDB and chDB on the same rows (issue #4); run through run.sh.
 
-1. Dataset: `ecomdash-loadtest --dump` (3 sites, ECOMDASH_DUMP_DAYS days, Zipf paths, sessions,
+1. Dataset: `ecomdash-loadtest --dump` (3 sites, --days 30, Zipf paths, sessions,
    funnels, revenue), split by site, imported with `ecomdash import`. Kept in the work dir and
    reused by later runs of the same size and seed.
 2. The rows EcomDash stores (enriched: visitor ids, sessions, sources, devices) are exported through
@@ -68,10 +68,10 @@ def make_dataset(args, bins: Path, data: Path) -> dict:
     dump = data / "events.ndjson"
     base_ms = int(dt.datetime(BASE_DAY.year, BASE_DAY.month, BASE_DAY.day,
                               tzinfo=dt.timezone.utc).timestamp() * 1000)
-    env = dict(os.environ, ECOMDASH_DUMP_DAYS=str(DAYS))
     started = time.monotonic()
     run([bins / "ecomdash-loadtest", "--dump", dump, "--events", str(args.events),
-         "--sites", str(SITES), "--seed", str(args.seed), "--base-ms", str(base_ms)], env=env)
+         "--sites", str(SITES), "--seed", str(args.seed), "--base-ms", str(base_ms),
+         "--days", str(DAYS)])
     dump_secs = time.monotonic() - started
     # one file per site: `ecomdash import` takes the events of one site
     parts = [data / f"site{i + 1}.ndjson" for i in range(SITES)]

@@ -6,7 +6,7 @@
 //!
 //! By default the dump keeps the live model's pace (a session every 50 ms on average, so a
 //! million events cover a couple of hours). A history for import usually should cover days:
-//! with `ECOMDASH_DUMP_DAYS=N` in the environment the dump spreads its events over about `N` days
+//! with `--days N` the dump spreads its events over about `N` days
 //! from `--base-ms`, with a day/night cycle of the session rate ([`DUMP_DIURNAL_AMPLITUDE`]).
 //! The comparison in `benches/compare/` uses this for its 30-day dataset.
 
@@ -16,9 +16,6 @@ use ecomdash_protocol::Text;
 
 use crate::model::{EventStream, ModelConfig, TrafficModel};
 
-/// Environment variable: spread the dump over this many days (a positive number).
-pub const DUMP_DAYS_ENV: &str = "ECOMDASH_DUMP_DAYS";
-
 /// Day/night cycle of a dump spread over days: the busiest hour has 1.6 times the mean session
 /// rate, the quietest 0.4 times.
 pub const DUMP_DIURNAL_AMPLITUDE: f64 = 0.6;
@@ -26,29 +23,23 @@ pub const DUMP_DIURNAL_AMPLITUDE: f64 = 0.6;
 /// Sessions generated to measure the model's mean events per session.
 const PILOT_SESSIONS: usize = 20_000;
 
-/// Writes the first `events` events of the model as NDJSON; returns the number written. Reads
-/// [`DUMP_DAYS_ENV`] (see the module doc).
+/// Writes the first `events` events of the model as NDJSON; returns the number written. With
+/// `days`, the events are spread over about that many days (see the module doc).
 pub fn write_ndjson<W: Write>(
     config: ModelConfig,
     events: u64,
+    days: Option<f64>,
     out: &mut W,
 ) -> std::io::Result<u64> {
-    let config = match std::env::var(DUMP_DAYS_ENV) {
-        Ok(text) => {
-            let days: f64 = text
-                .trim()
-                .parse()
-                .ok()
-                .filter(|days: &f64| days.is_finite() && *days > 0.0)
-                .ok_or_else(|| {
-                    std::io::Error::new(
-                        std::io::ErrorKind::InvalidInput,
-                        format!("{DUMP_DAYS_ENV} must be a positive number of days, got {text:?}"),
-                    )
-                })?;
-            spread_over_days(config, events, days)
+    let config = match days {
+        Some(days) if days.is_finite() && days > 0.0 => spread_over_days(config, events, days),
+        Some(days) => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("--days must be a positive number of days, got {days}"),
+            ))
         }
-        Err(_) => config,
+        None => config,
     };
     write_events(config, events, out)
 }

@@ -84,6 +84,10 @@ struct Args {
     /// Number of events to dump
     #[arg(long, default_value_t = 100_000)]
     events: u64,
+    /// With --dump: spread the events over about this many days, with a day/night cycle
+    /// (default: the live model's pace, a couple of hours per million events)
+    #[arg(long, requires = "dump")]
+    days: Option<f64>,
     /// Events pre-generated into request templates and cycled (with fresh event ids) while sending
     #[arg(long, default_value_t = 50_000)]
     pool_events: usize,
@@ -141,8 +145,12 @@ fn main() -> anyhow::Result<()> {
     if let Some(path) = &args.dump {
         let file =
             File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-        let written =
-            ecomdash_loadtest::dump::write_ndjson(model, args.events, &mut BufWriter::new(file))?;
+        let written = ecomdash_loadtest::dump::write_ndjson(
+            model,
+            args.events,
+            args.days,
+            &mut BufWriter::new(file),
+        )?;
         eprintln!("wrote {written} events to {}", path.display());
         return Ok(());
     }
