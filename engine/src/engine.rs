@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dashmap::DashMap;
+use ecomdash_protocol::{ErrorDetail, RejectedEvent};
 use ecomdash_storage::{
     AppendError, AppendReceipt, Durability, RowBuf, Store, StoreConfig, StoreError,
 };
@@ -136,6 +137,21 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// Counts a request's refused events in the metrics and words them for the answer, with
+    /// each field named relative to the batch (`events[3].url`).
+    pub fn count_rejections(&self, rejected: Vec<(usize, ErrorDetail)>) -> Vec<RejectedEvent> {
+        rejected
+            .into_iter()
+            .map(|(index, error)| {
+                self.metrics.reject(error.code, 1);
+                RejectedEvent {
+                    index,
+                    error: error.in_batch(index),
+                }
+            })
+            .collect()
+    }
+
     /// The tail every transport shares: makes a site's accepted events durable, counts them,
     /// and hands them to the site's actors. Returns once the rows are durable. `live_rows` is
     /// the row of each of `live` (ascending): events the store dropped as duplicates of an

@@ -22,9 +22,7 @@ use std::time::{Duration, Instant};
 
 use common::{request, site_add, BIN, START_TIMEOUT};
 use ecomdash_client::{Client, EventType, Tls, WireEvent};
-use ecomdash_protocol::quic::{
-    decode_reply_frame, encode_batch_frame, Reply, ALPN, CLOSE_SHUTDOWN,
-};
+use ecomdash_protocol::quic::{decode_reply_frame, encode_batch_frame, Reply, CLOSE_SHUTDOWN};
 
 /// A daemon started with a config file (the QUIC limits have no environment variables).
 struct QuicDaemon {
@@ -150,70 +148,13 @@ fn pageview(id: String) -> WireEvent<'static> {
 /// keep-alives, so tests see exactly what the server does.
 async fn raw_connection(daemon: &QuicDaemon) -> Result<quinn::Connection, quinn::ConnectionError> {
     raw_endpoint()
-        .connect_with(raw_config(), daemon.quic, "localhost")
+        .connect_with(common::quic::raw_config(), daemon.quic, "localhost")
         .unwrap()
         .await
 }
 
 fn raw_endpoint() -> quinn::Endpoint {
     quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap()
-}
-
-fn raw_config() -> quinn::ClientConfig {
-    #[derive(Debug)]
-    struct AnyCert(Arc<rustls::crypto::CryptoProvider>);
-    impl rustls::client::danger::ServerCertVerifier for AnyCert {
-        fn verify_server_cert(
-            &self,
-            _: &rustls::pki_types::CertificateDer<'_>,
-            _: &[rustls::pki_types::CertificateDer<'_>],
-            _: &rustls::pki_types::ServerName<'_>,
-            _: &[u8],
-            _: rustls::pki_types::UnixTime,
-        ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-            Ok(rustls::client::danger::ServerCertVerified::assertion())
-        }
-        fn verify_tls12_signature(
-            &self,
-            m: &[u8],
-            c: &rustls::pki_types::CertificateDer<'_>,
-            d: &rustls::DigitallySignedStruct,
-        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-            rustls::crypto::verify_tls12_signature(
-                m,
-                c,
-                d,
-                &self.0.signature_verification_algorithms,
-            )
-        }
-        fn verify_tls13_signature(
-            &self,
-            m: &[u8],
-            c: &rustls::pki_types::CertificateDer<'_>,
-            d: &rustls::DigitallySignedStruct,
-        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-            rustls::crypto::verify_tls13_signature(
-                m,
-                c,
-                d,
-                &self.0.signature_verification_algorithms,
-            )
-        }
-        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-            self.0.signature_verification_algorithms.supported_schemes()
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut tls = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .unwrap()
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AnyCert(provider)))
-        .with_no_client_auth();
-    tls.alpn_protocols = vec![ALPN.to_vec()];
-    quinn::ClientConfig::new(Arc::new(
-        quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap(),
-    ))
 }
 
 /// Sends one whole frame on a new stream and returns the reply.

@@ -13,9 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ecomdash_protocol::decode::decode_batch_events;
 use ecomdash_protocol::limits::{MAX_BATCH_BODY_BYTES, MAX_EVENT_BODY_BYTES};
-use ecomdash_protocol::{
-    decode_event, ErrorCode, RejectedEvent, TrackResponse, ValidateOptions, WireEvent,
-};
+use ecomdash_protocol::{decode_event, ErrorCode, TrackResponse, ValidateOptions, WireEvent};
 
 use super::body::{check_content_type, query_param, read_limited};
 use super::error::{status_of, ApiError};
@@ -223,16 +221,7 @@ async fn track(
         live_rows,
         rejected,
     } = prepared;
-    let rejected: Vec<RejectedEvent> = rejected
-        .into_iter()
-        .map(|(index, error)| {
-            engine.metrics.reject(error.code, 1);
-            RejectedEvent {
-                index,
-                error: error.in_batch(index),
-            }
-        })
-        .collect();
+    let rejected = engine.count_rejections(rejected);
     if accepted == 0 {
         let first = rejected.first().map(|r| r.error.clone());
         let status = first

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use ecomdash_protocol::quic::{decode_batch_frame, encode_ack_frame, encode_error_frame, Ack};
-use ecomdash_protocol::{ErrorCode, ErrorDetail, RejectedEvent, ValidateOptions};
+use ecomdash_protocol::{ErrorCode, ErrorDetail, ValidateOptions};
 
 use crate::admission::{try_permit, Admitted, OVERLOAD_RETRY_AFTER_SECS};
 use crate::engine::{Engine, SiteRuntime};
@@ -137,16 +137,7 @@ async fn take_batch(
         &ClientContext::Server { peer: peer.ip() },
         options,
     )?;
-    let rejected: Vec<RejectedEvent> = rejected
-        .into_iter()
-        .map(|(index, error)| {
-            engine.metrics.reject(error.code, 1);
-            RejectedEvent {
-                index,
-                error: error.in_batch(index),
-            }
-        })
-        .collect();
+    let rejected = engine.count_rejections(rejected);
     if accepted == 0 {
         return Ok(Ack {
             sequence: batch.sequence,

@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use ecomdash_protocol::SiteKeys;
 
+pub mod quic;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_ecomdash");
 /// How long a daemon may take to start (recovery included).
 pub const START_TIMEOUT: Duration = Duration::from_secs(30);
