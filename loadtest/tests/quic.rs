@@ -8,96 +8,20 @@
 //! `CI` is set, where it fails.
 #![expect(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+mod common;
 
-const LOADTEST: &str = env!("CARGO_BIN_EXE_ecomdash-loadtest");
-const START_TIMEOUT: Duration = Duration::from_secs(30);
+use std::process::{Command, Output};
 
-fn daemon_binary() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("ECOMDASH_BIN") {
-        return Some(PathBuf::from(path));
-    }
-    let next_to_us = Path::new(LOADTEST).parent()?.join("ecomdash");
-    next_to_us.exists().then_some(next_to_us)
-}
-
-fn clean_env(command: &mut Command) {
-    for (name, _) in std::env::vars() {
-        if name.starts_with("ECOMDASH_") || name == "RUST_LOG" {
-            command.env_remove(name);
-        }
-    }
-    command.env("ECOMDASH_LOG", "warn");
-}
-
-/// A daemon process killed on drop, with the addresses and fingerprint it printed.
-struct Daemon {
-    child: Child,
-    http: String,
-    quic: String,
-    fingerprint: String,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_daemon(bin: &Path, data_dir: &Path) -> Daemon {
-    let mut command = Command::new(bin);
-    command
-        .args(["serve", "--http", "127.0.0.1:0", "--data-dir"])
-        .arg(data_dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    clean_env(&mut command);
-    command.env("ECOMDASH_QUIC", "127.0.0.1:0");
-    let mut child = command.spawn().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut daemon = Daemon {
-        child,
-        http: String::new(),
-        quic: String::new(),
-        fingerprint: String::new(),
-    };
-    loop {
-        let line = rx
-            .recv_timeout(START_TIMEOUT)
-            .expect("the daemon did not print its addresses");
-        if let Some(fingerprint) = line.strip_prefix("quic certificate sha256 fingerprint: ") {
-            daemon.fingerprint = fingerprint.to_owned();
-        } else if let Some(addr) = line.strip_prefix("listening on quic://") {
-            daemon.quic = addr.to_owned();
-        } else if let Some(addr) = line.strip_prefix("listening on http://") {
-            daemon.http = format!("http://{addr}");
-            assert!(!daemon.quic.is_empty(), "the QUIC listener did not start");
-            return daemon;
-        }
-    }
-}
+use common::{
+    clean_env, daemon_binary_or_skip, site_add, start_daemon, temp_dir, Daemon, LOADTEST,
+};
 
 fn run_quic(daemon: &Daemon, key: &str, args: &[&str]) -> Output {
     let mut command = Command::new(LOADTEST);
     command
         .args(["--mode", "quic", "--target", &daemon.quic])
         .args(["--fingerprint", &daemon.fingerprint])
-        .args(["--query-url", &daemon.http, "--key", key])
+        .args(["--query-url", &daemon.http_url(), "--key", key])
         .args(["--quiet", "--sites", "1", "--pool-events", "2000"])
         .args(args);
     clean_env(&mut command);
@@ -106,37 +30,12 @@ fn run_quic(daemon: &Daemon, key: &str, args: &[&str]) -> Output {
 
 #[test]
 fn quic_mode_reports_and_verifies_against_the_real_daemon() {
-    let Some(bin) = daemon_binary() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "the ecomdash binary is missing next to {LOADTEST}; build it or set ECOMDASH_BIN"
-        );
-        eprintln!(
-            "SKIPPED: no ecomdash binary next to {LOADTEST} and no ECOMDASH_BIN; \
-             run `cargo build -p ecomdash-engine --bin ecomdash` first"
-        );
+    let Some(bin) = daemon_binary_or_skip() else {
         return;
     };
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let dir = std::env::temp_dir().join(format!(
-        "ecomdash-loadtest-quic-{}-{nanos}",
-        std::process::id()
-    ));
+    let dir = temp_dir("ecomdash-loadtest-quic");
     let data_dir = dir.join("data");
-    let added = Command::new(&bin)
-        .args(["site", "add", "shop1.loadtest.example", "--data-dir"])
-        .arg(&data_dir)
-        .output()
-        .unwrap();
-    assert!(
-        added.status.success(),
-        "site add failed: {}",
-        String::from_utf8_lossy(&added.stderr)
-    );
-    let keys: serde_json::Value = serde_json::from_slice(&added.stdout).unwrap();
+    let keys = site_add(&bin, &data_dir, "shop1.loadtest.example");
     let daemon = start_daemon(&bin, &data_dir);
     let json = dir.join("report.json");
     let out = run_quic(

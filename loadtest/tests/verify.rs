@@ -7,97 +7,19 @@
 //!   acknowledged: the run must fail with exit code 1 and say why.
 #![expect(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-
-const LOADTEST: &str = env!("CARGO_BIN_EXE_ecomdash-loadtest");
-const START_TIMEOUT: Duration = Duration::from_secs(30);
-
-fn daemon_binary() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("ECOMDASH_BIN") {
-        return Some(PathBuf::from(path));
-    }
-    let next_to_us = Path::new(LOADTEST).parent()?.join("ecomdash");
-    next_to_us.exists().then_some(next_to_us)
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let dir = std::env::temp_dir().join(format!("{name}-{}-{nanos}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// A daemon process killed on drop.
-struct Daemon {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn clean_env(command: &mut Command) {
-    for (name, _) in std::env::vars() {
-        if name.starts_with("ECOMDASH_") || name == "RUST_LOG" {
-            command.env_remove(name);
-        }
-    }
-    command.env("ECOMDASH_LOG", "warn");
-}
-
-fn start_daemon(bin: &Path, data_dir: &Path) -> Daemon {
-    let mut command = Command::new(bin);
-    command
-        .args(["serve", "--http", "127.0.0.1:0", "--data-dir"])
-        .arg(data_dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    clean_env(&mut command);
-    let mut child = command.spawn().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut daemon = Daemon {
-        child,
-        addr: "127.0.0.1:0".parse().unwrap(),
-    };
-    loop {
-        let line = rx
-            .recv_timeout(START_TIMEOUT)
-            .expect("the daemon did not print its address");
-        if let Some(addr) = line.strip_prefix("listening on http://") {
-            daemon.addr = addr.parse().unwrap();
-            return daemon;
-        }
-    }
-}
+use common::{clean_env, daemon_binary_or_skip, site_add, start_daemon, temp_dir, LOADTEST};
 
 fn run_loadtest(target: SocketAddr, args: &[&str]) -> Output {
     let mut command = Command::new(LOADTEST);
@@ -112,30 +34,12 @@ fn run_loadtest(target: SocketAddr, args: &[&str]) -> Output {
 
 #[test]
 fn verify_against_the_real_daemon() {
-    let Some(bin) = daemon_binary() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "the ecomdash binary is missing next to {LOADTEST}; build it or set ECOMDASH_BIN"
-        );
-        eprintln!(
-            "SKIPPED: no ecomdash binary next to {LOADTEST} and no ECOMDASH_BIN; \
-             run `cargo build -p ecomdash-engine --bin ecomdash` first"
-        );
+    let Some(bin) = daemon_binary_or_skip() else {
         return;
     };
     let dir = temp_dir("ecomdash-loadtest-verify");
     let data_dir = dir.join("data");
-    let added = Command::new(&bin)
-        .args(["site", "add", "shop1.loadtest.example", "--data-dir"])
-        .arg(&data_dir)
-        .output()
-        .unwrap();
-    assert!(
-        added.status.success(),
-        "site add failed: {}",
-        String::from_utf8_lossy(&added.stderr)
-    );
-    let keys: serde_json::Value = serde_json::from_slice(&added.stdout).unwrap();
+    let keys = site_add(&bin, &data_dir, "shop1.loadtest.example");
     let daemon = start_daemon(&bin, &data_dir);
     let json = dir.join("report.json");
     let out = run_loadtest(
