@@ -90,15 +90,52 @@ struct Shared {
     config: DriveConfig,
     pool: Arc<Pool>,
     live: Arc<LiveCounters>,
+    schedule: Schedule,
+    next_event: AtomicU64,
+    uri: Uri,
+    /// Headers of each template, prepared once.
+    headers: Vec<HeaderMap>,
+}
+
+/// When requests go out, shared by the workers of a run (HTTP and QUIC): closed loop (each
+/// worker sends as soon as its previous request is answered) or open loop (request `n` is due
+/// at `start + n * interval`, whatever the answers), until the deadline.
+pub(crate) struct Schedule {
     start: Instant,
     deadline: Instant,
     /// Open loop: seconds between requests.
     interval_s: Option<f64>,
     next_request: AtomicU64,
-    next_event: AtomicU64,
-    uri: Uri,
-    /// Headers of each template, prepared once.
-    headers: Vec<HeaderMap>,
+}
+
+impl Schedule {
+    pub(crate) fn new(duration: Duration, interval_s: Option<f64>) -> Schedule {
+        let start = Instant::now();
+        Schedule {
+            start,
+            deadline: start + duration,
+            interval_s,
+            next_request: AtomicU64::new(0),
+        }
+    }
+
+    /// Waits until the next request is due and returns its sequence number and the time it was
+    /// due (latency counts from there, so a stalled server is not hidden by requests that went
+    /// out late), or `None` once the run is over.
+    pub(crate) async fn next(&self) -> Option<(u64, Instant)> {
+        let request_seq = self.next_request.fetch_add(1, Ordering::Relaxed);
+        let intended = match self.interval_s {
+            Some(interval) => self.start + Duration::from_secs_f64(interval * request_seq as f64),
+            None => Instant::now(),
+        };
+        if intended >= self.deadline || Instant::now() >= self.deadline {
+            return None;
+        }
+        if self.interval_s.is_some() {
+            tokio::time::sleep_until(intended).await;
+        }
+        Some((request_seq, intended))
+    }
 }
 
 /// Runs the load for `config.duration` and returns the merged statistics.
@@ -121,15 +158,11 @@ pub async fn drive(
         .parse()
         .with_context(|| format!("invalid request path {path:?}"))?;
     let headers = prepare_headers(&config, &pool).context("a header value is not valid HTTP")?;
-    let start = Instant::now();
     let shared = Arc::new(Shared {
-        deadline: start + config.duration,
+        schedule: Schedule::new(config.duration, interval_s),
         config,
         pool,
         live,
-        start,
-        interval_s,
-        next_request: AtomicU64::new(0),
         next_event: AtomicU64::new(0),
         uri,
         headers,
@@ -224,18 +257,7 @@ async fn worker(shared: Arc<Shared>) -> RunStats {
     let mut stats = RunStats::new();
     let mut sender: Option<SendRequest<Full<Bytes>>> = None;
     let templates = &shared.pool.templates;
-    loop {
-        let request_seq = shared.next_request.fetch_add(1, Ordering::Relaxed);
-        let intended = match shared.interval_s {
-            Some(interval) => shared.start + Duration::from_secs_f64(interval * request_seq as f64),
-            None => Instant::now(),
-        };
-        if intended >= shared.deadline || Instant::now() >= shared.deadline {
-            break;
-        }
-        if shared.interval_s.is_some() {
-            tokio::time::sleep_until(intended).await;
-        }
+    while let Some((request_seq, intended)) = shared.schedule.next().await {
         let index = (request_seq % templates.len() as u64) as usize;
         let template = &templates[index];
         let first_seq = shared

@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use ecomdash_client::{Client, ClientError, RetryPolicy, Text, Tls, WireEvent};
-use tokio::time::Instant;
 
+use crate::driver::Schedule;
 use crate::model::{event_id, EventStream, ModelConfig};
 use crate::report::{LiveCounters, RunStats};
 
@@ -110,10 +110,7 @@ struct Shared {
     pool: Arc<QuicPool>,
     live: Arc<LiveCounters>,
     clients: Vec<Client>,
-    start: Instant,
-    deadline: Instant,
-    interval_s: Option<f64>,
-    next_request: AtomicU64,
+    schedule: Schedule,
     next_event: AtomicU64,
 }
 
@@ -162,16 +159,12 @@ pub async fn drive_quic(
     }
     let events_per_batch = pool.events as f64 / pool.batches.len() as f64;
     let interval_s = config.rate.map(|rate| events_per_batch / rate.max(1e-9));
-    let start = Instant::now();
     let shared = Arc::new(Shared {
-        deadline: start + config.duration,
+        schedule: Schedule::new(config.duration, interval_s),
         config,
         pool,
         live,
         clients,
-        start,
-        interval_s,
-        next_request: AtomicU64::new(0),
         next_event: AtomicU64::new(0),
     });
     let mut tasks = Vec::with_capacity(shared.config.in_flight);
@@ -193,18 +186,7 @@ pub async fn drive_quic(
 async fn worker(shared: Arc<Shared>) -> RunStats {
     let mut stats = RunStats::new();
     let batches = &shared.pool.batches;
-    loop {
-        let request_seq = shared.next_request.fetch_add(1, Ordering::Relaxed);
-        let intended = match shared.interval_s {
-            Some(interval) => shared.start + Duration::from_secs_f64(interval * request_seq as f64),
-            None => Instant::now(),
-        };
-        if intended >= shared.deadline || Instant::now() >= shared.deadline {
-            break;
-        }
-        if shared.interval_s.is_some() {
-            tokio::time::sleep_until(intended).await;
-        }
+    while let Some((request_seq, intended)) = shared.schedule.next().await {
         let batch = &batches[(request_seq % batches.len() as u64) as usize];
         let count = batch.events.len() as u64;
         let first_seq = shared.next_event.fetch_add(count, Ordering::Relaxed);
