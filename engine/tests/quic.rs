@@ -20,17 +20,9 @@ struct Quic {
 }
 
 fn quic_of(daemon: &Daemon) -> Quic {
-    let line = |prefix: &str| {
-        daemon
-            .stdout
-            .iter()
-            .find_map(|l| l.strip_prefix(prefix))
-            .unwrap_or_else(|| panic!("no {prefix:?} in {:?}", daemon.stdout))
-            .to_owned()
-    };
     Quic {
-        addr: line("listening on quic://").parse().unwrap(),
-        fingerprint: line("quic certificate sha256 fingerprint: "),
+        addr: daemon.printed("listening on quic://").parse().unwrap(),
+        fingerprint: daemon.printed("quic certificate sha256 fingerprint: "),
     }
 }
 

@@ -69,17 +69,12 @@ fn the_readme_program_sends_an_order_over_quic_and_reads_it_back() {
     let dir = tmp.path().join("data");
     let keys = site_add(&dir, "demo.example");
     let daemon = Daemon::start(&dir, &[("ECOMDASH_QUIC", "127.0.0.1:0")]);
-    let line = |prefix: &str| {
-        daemon
-            .stdout
-            .iter()
-            .find_map(|l| l.strip_prefix(prefix))
-            .unwrap_or_else(|| panic!("no {prefix:?} in {:?}", daemon.stdout))
-            .to_owned()
-    };
     // the only test in this binary that touches the environment
-    std::env::set_var("FINGERPRINT", line("quic certificate sha256 fingerprint: "));
-    std::env::set_var("QUIC_ADDR", line("listening on quic://"));
+    std::env::set_var(
+        "FINGERPRINT",
+        daemon.printed("quic certificate sha256 fingerprint: "),
+    );
+    std::env::set_var("QUIC_ADDR", daemon.printed("listening on quic://"));
     std::env::set_var("HTTP_URL", format!("http://{}", daemon.addr));
     std::env::set_var("WRITE_KEY", &keys.write_key);
     std::env::set_var("READ_KEY", &keys.read_key);

@@ -96,16 +96,8 @@ async fn a_backend_order_over_quic_counts_in_revenue() {
     let dir = tmp.path().join("data");
     let keys = site_add(&dir, "shop.example");
     let daemon = Daemon::start(&dir, &[("ECOMDASH_QUIC", "127.0.0.1:0")]);
-    let line = |prefix: &str| {
-        daemon
-            .stdout
-            .iter()
-            .find_map(|l| l.strip_prefix(prefix))
-            .unwrap_or_else(|| panic!("no {prefix:?} in {:?}", daemon.stdout))
-            .to_owned()
-    };
-    let addr = line("listening on quic://").parse().unwrap();
-    let tls = Tls::pinned_sha256(&line("quic certificate sha256 fingerprint: ")).unwrap();
+    let addr = daemon.printed("listening on quic://").parse().unwrap();
+    let tls = Tls::pinned_sha256(&daemon.printed("quic certificate sha256 fingerprint: ")).unwrap();
     let client = Client::quic(addr, &keys.write_key, tls).build().unwrap();
     let order = WireEvent {
         event_type: EventType::Ecommerce,

@@ -69,6 +69,16 @@ pub fn site_add(data_dir: &Path, domain: &str) -> SiteKeys {
 }
 
 impl Daemon {
+    /// The rest of the first line the daemon printed to stdout that starts with `prefix`
+    /// (`listening on quic://`, `quic certificate sha256 fingerprint: `).
+    pub fn printed(&self, prefix: &str) -> String {
+        self.stdout
+            .iter()
+            .find_map(|l| l.strip_prefix(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} in {:?}", self.stdout))
+            .to_owned()
+    }
+
     /// Starts a daemon on `127.0.0.1:0` over `data_dir` with extra environment variables.
     pub fn start(data_dir: &Path, env: &[(&str, &str)]) -> Daemon {
         let log = std::fs::File::create(data_dir.with_extension("log")).unwrap();
