@@ -266,10 +266,17 @@ fn a_full_admission_limit_answers_503_with_retry_after() {
     )
     .unwrap();
     slow.flush().unwrap();
-    let resp = poll(Duration::from_secs(5), || {
-        let resp = daemon.post(EVENT, &[("X-API-Key", &keys.write_key)], &pageview("/"));
-        (resp.status == 503).then_some(resp)
+    // Wait until the slow request holds the permit: a request sent before that could take the
+    // permit first, and the slow request would be the one refused.
+    poll(Duration::from_secs(5), || {
+        let metrics = daemon.get("/metrics", &[]).body;
+        metrics
+            .lines()
+            .any(|line| line == "ecomdash_requests_in_flight 1")
+            .then_some(())
     });
+    let resp = daemon.post(EVENT, &[("X-API-Key", &keys.write_key)], &pageview("/"));
+    assert_eq!(resp.status, 503, "{}", resp.body);
     assert_eq!(resp.json()["error"]["code"], "overloaded");
     assert_eq!(resp.header("retry-after"), Some("1"));
     drop(slow);
