@@ -7,6 +7,7 @@ import { buildEvent, uuid } from './event.js'
 import { createQueue } from './queue.js'
 
 const N = navigator
+const D = document
 const now = Date.now
 // Wraps a function so that it never throws.
 const guard =
@@ -30,12 +31,12 @@ const store = guard(v =>
 const pageKey = () => location.pathname + location.hash
 
 guard(() => {
-  const script = document.currentScript
+  const script = D.currentScript
   const { apiKey, apiUrl, privacy, autoTrack } = script.dataset
   const endpoint = (apiUrl || new URL('/api/v1/analytics', script.src)) + '/track/batch'
   const auto = autoTrack != 'false'
   // Do-Not-Track and Global Privacy Control are always honoured.
-  const disabled = () => store() == 0 || N.doNotTrack == 1 || N.globalPrivacyControl
+  const disabled = () => store() == 0 || N.doNotTrack > 0 || N.globalPrivacyControl
 
   let visitorId
   let userId
@@ -45,10 +46,11 @@ guard(() => {
   let sentDepth
   let visibleSince = now() // start of the visible time not yet reported
   let errors = 0
-  const root = document.documentElement
+  const root = D.documentElement
   let vitalsSent
   const vitals = {}
-  const keepIds = privacy == 'balanced' || privacy == 'off'
+  // Nothing is stored under Do-Not-Track, Global Privacy Control or an opt-out either.
+  const keepIds = (privacy == 'off' || privacy == 'balanced') && !disabled()
   if (keepIds) store((visitorId = store() || uuid()))
 
   // A hidden page may be going away: sendBeacon then, fetch with keepalive otherwise (a 429 or
@@ -61,7 +63,7 @@ guard(() => {
     (events, body = JSON.stringify({ api_key: apiKey, events })) =>
       disabled() ||
       (N.onLine
-        ? (document.hidden && N.sendBeacon(endpoint, body)) ||
+        ? (D.hidden && N.sendBeacon(endpoint, body)) ||
           fetch(endpoint, { method: 'POST', body, keepalive: 1 }).then(r => r.status > 428 && Promise.reject())
         : Promise.reject()),
     guard(events => keepIds && (localStorage.ecomdash_q = JSON.stringify(events))),
@@ -75,7 +77,7 @@ guard(() => {
       queue.add(
         buildEvent(type, fields, {
           url: current || location.href,
-          title: document.title,
+          title: D.title,
           ts: now(),
           visitor_id: visitorId,
           user_id: userId,
@@ -106,7 +108,7 @@ guard(() => {
   // are evaluated after it and before the event is built, so the event gets the new URL.
   const pageview = url => {
     leave()
-    track('pageview', { referrer: current || document.referrer }, (current = url || ((seen = pageKey()), location.href)), (depth = sentDepth = 0))
+    track('pageview', { referrer: current || D.referrer }, (current = url || ((seen = pageKey()), location.href)), (depth = sentDepth = 0))
   }
 
   const api = {
@@ -127,7 +129,7 @@ guard(() => {
 
   // Page hide (tab switch, close, navigation away; fires before pagehide in every current
   // browser): report the page and hand the whole queue to sendBeacon.
-  on(document, 'visibilitychange', () => (document.hidden ? (leave(), queue.send()) : (visibleSince = now())))
+  on(D, 'visibilitychange', () => (D.hidden ? (leave(), queue.send()) : (visibleSince = now())))
   on(self, 'online', queue.send)
   if (!auto) return
 
@@ -141,7 +143,7 @@ guard(() => {
     pageKey() != seen && pageview()
   }, 200)
 
-  on(document, 'click', e => {
+  on(D, 'click', e => {
     const t = e.target
     const link = t.closest('a')
     track('click', {
@@ -157,7 +159,7 @@ guard(() => {
       click: { x: e.pageX / root.scrollWidth, y: e.pageY, selector: selector(t) },
     })
   })
-  on(document, 'submit', e => track('form_submit', { props: { form: selector(e.target) } }))
+  on(D, 'submit', e => track('form_submit', { props: { form: selector(e.target) } }))
   on(self, 'error', e => e.message && errors++ < 10 && track('error', { error: { message: e.message, source: e.filename, line: e.lineno } }))
 
   pageview()

@@ -458,7 +458,8 @@ test('opt-out, Do-Not-Track and Global Privacy Control stop all sending', { skip
   for (const init of ['Object.defineProperty(navigator, "globalPrivacyControl", { get: () => true })',
     'Object.defineProperty(navigator, "doNotTrack", { get: () => "1" })']) {
     server.reset()
-    await useSite()
+    // balanced: the mode that would otherwise keep a visitor id and the queue in localStorage
+    await useSite({ privacy: 'balanced' })
     ;({ page, context } = await openPage(browser, server.origin))
     page.on('pageerror', e => pageErrors.push(e))
     await context.addInitScript(init)
@@ -467,7 +468,10 @@ test('opt-out, Do-Not-Track and Global Privacy Control stop all sending', { skip
     await page.click('button[type=submit]')
     await leave(page, false) // the page hide flushes whatever would have been queued
     await page.goto(server.origin + '/checkout.html')
+    await page.evaluate(() => ecomDashAnalytics.event('should_not_send'))
+    const kept = await page.evaluate(() => Object.keys(localStorage))
     await context.close()
+    assert.deepEqual(kept, [], `${init}: nothing kept in localStorage`)
     assert.deepEqual(wire(), [], `${init}: nothing sent`)
     assert.deepEqual(await stored(), [], `${init}: nothing stored`)
   }
