@@ -16,12 +16,15 @@ pub mod geo;
 pub mod pii;
 pub mod props;
 pub mod referrer;
+mod scan;
 pub mod url;
 pub mod user_agent;
 pub mod visitor_id;
 
 #[cfg(test)]
 mod proptests;
+#[cfg(test)]
+mod reference_tests;
 
 pub use bot::{bot_reason, BotReason, HeaderEvidence};
 pub use client_ip::{InvalidCidr, IpCidr, TrustedProxies};

@@ -19,6 +19,7 @@
 
 use std::borrow::Cow;
 
+use super::scan::{find_byte, find_either};
 use super::url::{percent_decode, query_pairs};
 
 /// What an e-mail address is replaced with.
@@ -73,44 +74,189 @@ const CARD_MIN_DIGITS: usize = 13;
 const CARD_MAX_DIGITS: usize = 19;
 
 /// Whether a query parameter (or property) name is sensitive. `name` may be percent-encoded.
+///
+/// This runs for every query parameter and property name of every event. The name is
+/// lower-cased once into a zero-padded stack buffer; a listed name is then one binary search of
+/// integer keys ([`NAME_KEYS`]) and each fragment one masked 8-byte compare per position. Only a
+/// name with `%`, `+`, spaces or non-ASCII bytes is percent-decoded and trimmed first.
 pub fn is_sensitive_param_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    if bytes.len() <= SHORT_NAME_BYTES {
+        // most names: one fixed-size block, lower-cased and checked in a loop that vectorises
+        let mut buffer = [0u8; SHORT_NAME_BYTES + 8];
+        buffer[..bytes.len()].copy_from_slice(bytes);
+        let mut block = [0u8; SHORT_NAME_BYTES];
+        block.copy_from_slice(&buffer[..SHORT_NAME_BYTES]);
+        // the zero padding is not plain, so the name is plain exactly when `len` bytes are
+        let mut plain = 0u8;
+        for byte in &mut block {
+            plain += u8::from(byte.is_ascii_graphic() & (*byte != b'%') & (*byte != b'+'));
+            *byte |= u8::from(byte.wrapping_sub(b'A') < 26) << 5;
+        }
+        if usize::from(plain) == bytes.len() {
+            buffer[..SHORT_NAME_BYTES].copy_from_slice(&block);
+            return is_sensitive_lower(&buffer, bytes.len());
+        }
+    }
     let decoded = percent_decode(name);
-    let name = decoded.trim();
+    let name = decoded.trim().as_bytes();
     if name.len() > MAX_CHECKED_PARAM_NAME_BYTES {
         return false;
     }
-    let mut buffer = [0u8; MAX_CHECKED_PARAM_NAME_BYTES];
-    let lower = &mut buffer[..name.len()];
-    lower.copy_from_slice(name.as_bytes());
-    lower.make_ascii_lowercase();
-    let lower: &[u8] = lower;
+    let mut buffer = [0u8; MAX_CHECKED_PARAM_NAME_BYTES + 8];
+    for (slot, &byte) in buffer.iter_mut().zip(name) {
+        *slot = byte.to_ascii_lowercase();
+    }
+    is_sensitive_lower(&buffer, name.len())
+}
+
+/// Names up to this long take the one-block path of [`is_sensitive_param_name`].
+const SHORT_NAME_BYTES: usize = 16;
+
+/// The check of [`is_sensitive_param_name`] on the lower-cased name `buffer[..len]`, which is
+/// followed by at least 8 zero bytes (every fragment compare reads 8 bytes).
+fn is_sensitive_lower(buffer: &[u8], len: usize) -> bool {
     // every listed name is 2 to 12 bytes: longer names can only hold a fragment
-    (lower.len() <= MAX_SENSITIVE_NAME_BYTES
-        && SENSITIVE_PARAM_NAMES.iter().any(|n| n.as_bytes() == lower))
-        || contains_fragment(lower)
+    if len <= MAX_SENSITIVE_NAME_BYTES {
+        let mut head = [0u8; 16];
+        head.copy_from_slice(&buffer[..16]);
+        if NAME_KEYS.binary_search(&name_key(head, len)).is_ok() {
+            return true;
+        }
+    }
+    contains_fragment(buffer, len)
 }
 
 /// Length of the longest entry of [`SENSITIVE_PARAM_NAMES`].
 const MAX_SENSITIVE_NAME_BYTES: usize = 12;
 
-/// Whether `lower` contains one of [`SENSITIVE_PARAM_FRAGMENTS`]; compares only where the first
-/// byte matches (this runs for every query parameter of every event).
-fn contains_fragment(lower: &[u8]) -> bool {
+/// A name of at most [`MAX_SENSITIVE_NAME_BYTES`] as one integer: its zero-padded bytes, with
+/// its length in the top byte (so `cc` and `cc` followed by a NUL byte differ).
+const fn name_key(head: [u8; 16], len: usize) -> u128 {
+    u128::from_le_bytes(head) | ((len as u128) << 120)
+}
+
+/// [`SENSITIVE_PARAM_NAMES`] as sorted [`name_key`]s.
+const NAME_KEYS: [u128; SENSITIVE_PARAM_NAMES.len()] = {
+    let mut keys = [0u128; SENSITIVE_PARAM_NAMES.len()];
+    let mut i = 0;
+    while i < keys.len() {
+        let name = SENSITIVE_PARAM_NAMES[i].as_bytes();
+        let mut head = [0u8; 16];
+        let mut j = 0;
+        while j < name.len() {
+            head[j] = name[j];
+            j += 1;
+        }
+        keys[i] = name_key(head, name.len());
+        i += 1;
+    }
+    // insertion sort (31 entries, at compile time)
+    let mut i = 1;
+    while i < keys.len() {
+        let mut j = i;
+        while j > 0 && keys[j - 1] > keys[j] {
+            let swap = keys[j - 1];
+            keys[j - 1] = keys[j];
+            keys[j] = swap;
+            j -= 1;
+        }
+        i += 1;
+    }
+    keys
+};
+
+/// [`SENSITIVE_PARAM_FRAGMENTS`] as (8-byte little-endian word, mask of its length).
+const FRAGMENT_WORDS: [(u64, u64); SENSITIVE_PARAM_FRAGMENTS.len()] = {
+    let mut words = [(0u64, 0u64); SENSITIVE_PARAM_FRAGMENTS.len()];
+    let mut i = 0;
+    while i < words.len() {
+        let fragment = SENSITIVE_PARAM_FRAGMENTS[i].as_bytes();
+        assert!(
+            fragment.len() <= 8,
+            "fragments are compared as one 8-byte word"
+        );
+        let mut bytes = [0u8; 8];
+        let mut j = 0;
+        while j < fragment.len() {
+            bytes[j] = fragment[j];
+            j += 1;
+        }
+        let mask = if fragment.len() == 8 {
+            u64::MAX
+        } else {
+            (1u64 << (8 * fragment.len())) - 1
+        };
+        words[i] = (u64::from_le_bytes(bytes), mask);
+        i += 1;
+    }
+    words
+};
+
+/// Whether `buffer[..len]` contains one of [`SENSITIVE_PARAM_FRAGMENTS`] (the zero padding after
+/// `len` never matches: fragments have no NUL bytes).
+fn contains_fragment(buffer: &[u8], len: usize) -> bool {
     // the shortest fragment is 5 bytes
-    for start in 0..lower.len().saturating_sub(4) {
-        let rest = &lower[start..];
-        for fragment in SENSITIVE_PARAM_FRAGMENTS {
-            let fragment = fragment.as_bytes();
-            if rest[0] == fragment[0] && rest.starts_with(fragment) {
-                return true;
-            }
+    for start in 0..len.saturating_sub(4) {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(&buffer[start..start + 8]);
+        let word = u64::from_le_bytes(bytes);
+        if FRAGMENT_WORDS
+            .iter()
+            .any(|&(fragment, mask)| word & mask == fragment)
+        {
+            return true;
         }
     }
     false
 }
 
+/// Whether [`scrub_text`] can find anything in `bytes`: an address needs an `@` (or `%40`), a
+/// card number at least [`CARD_MIN_DIGITS`] digits. Branch-free over 32-byte blocks, which the
+/// compiler vectorises, so clean text (nearly all of it) costs a few instructions per block.
+fn may_hold_pii(bytes: &[u8]) -> bool {
+    let mut marks = 0u8;
+    let mut digits = 0usize;
+    let mut blocks = bytes.chunks_exact(PII_BLOCK_BYTES);
+    for block in &mut blocks {
+        let (block_marks, block_digits) = marks_and_digits(block);
+        marks |= block_marks;
+        digits += usize::from(block_digits);
+    }
+    // the tail as one more block, zero-padded (a zero byte is neither a mark nor a digit)
+    let tail = blocks.remainder();
+    let mut last = [0u8; PII_BLOCK_BYTES];
+    last[..tail.len()].copy_from_slice(tail);
+    let (last_marks, last_digits) = marks_and_digits(&last);
+    (marks | last_marks) != 0 || digits + usize::from(last_digits) >= CARD_MIN_DIGITS
+}
+
+/// Bytes per block of [`may_hold_pii`].
+const PII_BLOCK_BYTES: usize = 32;
+
+/// Whether a block has an `@` or `%` (non-zero), and how many ASCII digits.
+#[inline]
+fn marks_and_digits(block: &[u8]) -> (u8, u8) {
+    let mut marks = 0u8;
+    let mut digits = 0u8;
+    for &byte in block {
+        marks |= u8::from(byte == b'@') | u8::from(byte == b'%');
+        digits += u8::from(byte.wrapping_sub(b'0') < 10);
+    }
+    (marks, digits)
+}
+
 /// Redacts e-mail addresses and card numbers in free text (titles, property values, paths).
 pub fn scrub_text(text: &str) -> Cow<'_, str> {
+    let bytes = text.as_bytes();
+    if !may_hold_pii(bytes) {
+        return Cow::Borrowed(text);
+    }
+    redact(text)
+}
+
+/// [`scrub_text`] without the pre-check: the byte-by-byte search for addresses and card numbers.
+pub(super) fn redact(text: &str) -> Cow<'_, str> {
     let bytes = text.as_bytes();
     let mut out: Option<String> = None;
     let mut copied_until = 0;
@@ -167,17 +313,20 @@ pub fn scrub_url(url: &str) -> Cow<'_, str> {
 }
 
 fn drop_sensitive_params(url: &str) -> Cow<'_, str> {
-    let (before_fragment, fragment) = match url.split_once('#') {
-        Some((head, fragment)) => (head, Some(fragment)),
-        None => (url, None),
-    };
-    let (base, query) = match before_fragment.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (before_fragment, None),
+    // one pass to the first `?` or `#`: most URLs have no fragment, many no query
+    let (base, query, fragment) = match find_either(url.as_bytes(), b'?', b'#') {
+        None => return Cow::Borrowed(url),
+        Some(i) if url.as_bytes()[i] == b'#' => (&url[..i], None, Some(&url[i + 1..])),
+        Some(i) => {
+            let rest = &url[i + 1..];
+            match find_byte(rest.as_bytes(), b'#') {
+                Some(hash) => (&url[..i], Some(&rest[..hash]), Some(&rest[hash + 1..])),
+                None => (&url[..i], Some(rest), None),
+            }
+        }
     };
     let query_filtered = query.map(filter_params);
     // a fragment carries parameters either after its own `?` (`#/route?a=b`) or as a whole
-    // (`#access_token=...`)
     // (`#access_token=...`); a "route" that itself holds `=` is parameters too (`#email=x?a=b`),
     // or a second scrub would find what the first one left
     let fragment_filtered = fragment.map(|fragment| match fragment.split_once('?') {

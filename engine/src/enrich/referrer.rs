@@ -14,7 +14,9 @@
 
 use std::borrow::Cow;
 
-use super::url::{lowercase_ascii, percent_decode, query_pairs, split_url, strip_www};
+use super::url::{
+    lowercase_ascii, percent_decode, query_pairs, split_url, strip_www, trim_whitespace,
+};
 
 /// Where a visit came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -177,7 +179,7 @@ pub fn classify_referrer<'a>(
 ) -> Referrer<'a> {
     let campaign = CampaignSignals::from_query(page_query);
     let host = referrer
-        .map(str::trim)
+        .map(trim_whitespace)
         .filter(|r| !r.is_empty())
         .map(referrer_host);
     let host = host.flatten();

@@ -7,6 +7,8 @@
 
 use std::borrow::Cow;
 
+use super::scan::{find_any, find_byte, find_either};
+
 /// Longest URL accepted, in bytes (matches the wire limit on `url`).
 pub const MAX_URL_BYTES: usize = 2048;
 /// Longest hostname accepted, in bytes (the DNS limit).
@@ -91,25 +93,28 @@ pub(crate) struct UrlParts<'a> {
 }
 
 /// Splits `scheme://[userinfo@]host[:port]/path?query#fragment`. Only `http` and `https`.
+///
+/// Word-at-a-time searches ([`super::scan`]) for the authority's end, the path's end and the
+/// query's end, and one pass over the host for its allowed bytes and upper-case letters: this
+/// runs for the page URL and the referrer of every event.
 pub(crate) fn split_url(url: &str) -> Result<UrlParts<'_>, UrlError> {
-    let url = url.trim();
+    let url = trim_whitespace(url);
     let rest = strip_prefix_ignore_case(url, "https://")
         .or_else(|| strip_prefix_ignore_case(url, "http://"))
         .ok_or(UrlError::NotHttp)?;
-    // a byte search: `find(['/', '?', '#'])` decodes and compares char by char
-    let authority_end = rest
-        .bytes()
-        .position(|b| matches!(b, b'/' | b'?' | b'#'))
-        .unwrap_or(rest.len());
+    let authority_end = find_any(rest.as_bytes(), [b'/', b'?', b'#']).unwrap_or(rest.len());
     let authority = &rest[..authority_end];
     let after = &rest[authority_end..];
     // user info is dropped: it may hold credentials
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host_port = match find_byte(authority.as_bytes(), b'@') {
+        Some(_) => authority.rsplit_once('@').map_or(authority, |(_, h)| h),
+        None => authority,
+    };
     let host = if let Some(v6) = host_port.strip_prefix('[') {
         let end = v6.find(']').ok_or(UrlError::InvalidHost)?;
         &host_port[..end + 2]
     } else {
-        host_port.split_once(':').map_or(host_port, |(h, _)| h)
+        find_byte(host_port.as_bytes(), b':').map_or(host_port, |colon| &host_port[..colon])
     };
     let host = host.strip_suffix('.').unwrap_or(host);
     if host.is_empty() {
@@ -118,29 +123,80 @@ pub(crate) fn split_url(url: &str) -> Result<UrlParts<'_>, UrlError> {
     if host.len() > MAX_HOSTNAME_BYTES {
         return Err(UrlError::HostTooLong);
     }
-    if !host
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'[' | b']' | b':'))
-    {
+    let mut valid = true;
+    let mut upper = false;
+    for &byte in host.as_bytes() {
+        valid &=
+            byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'-' | b'_' | b'[' | b']' | b':');
+        upper |= byte.is_ascii_uppercase();
+    }
+    if !valid {
         return Err(UrlError::InvalidHost);
     }
-    let without_fragment = after.split_once('#').map_or(after, |(a, _)| a);
-    let (path, query) = without_fragment
-        .split_once('?')
-        .unwrap_or((without_fragment, ""));
+    // the path ends at the first `?` or `#`; the query, if any, at the first `#` after it
+    let (path, query) = match find_either(after.as_bytes(), b'?', b'#') {
+        Some(i) if after.as_bytes()[i] == b'?' => {
+            let query = &after[i + 1..];
+            let query_end = find_byte(query.as_bytes(), b'#').unwrap_or(query.len());
+            (&after[..i], &query[..query_end])
+        }
+        Some(i) => (&after[..i], ""),
+        None => (after, ""),
+    };
     Ok(UrlParts {
-        host: lowercase_ascii(host),
+        host: if upper {
+            Cow::Owned(host.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(host)
+        },
         path: if path.is_empty() { "/" } else { path },
         query,
     })
 }
 
+/// `str::trim`, without decoding characters when both ends are plain ASCII (they nearly always
+/// are).
+pub(crate) fn trim_whitespace(input: &str) -> &str {
+    let plain = |byte: Option<&u8>| {
+        byte.is_some_and(|&b| b < 0x80 && !matches!(b, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' '))
+    };
+    let bytes = input.as_bytes();
+    if plain(bytes.first()) && plain(bytes.last()) {
+        input
+    } else {
+        input.trim()
+    }
+}
+
 /// Iterates `name=value` pairs of a raw query string (no decoding; empty pairs skipped).
-pub fn query_pairs(query: &str) -> impl Iterator<Item = (&str, &str)> {
-    query
-        .split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
+pub fn query_pairs(query: &str) -> QueryPairs<'_> {
+    QueryPairs { rest: query }
+}
+
+/// The iterator of [`query_pairs`].
+#[derive(Debug, Clone)]
+pub struct QueryPairs<'a> {
+    rest: &'a str,
+}
+
+impl<'a> Iterator for QueryPairs<'a> {
+    type Item = (&'a str, &'a str);
+
+    fn next(&mut self) -> Option<(&'a str, &'a str)> {
+        while !self.rest.is_empty() {
+            let end = find_byte(self.rest.as_bytes(), b'&').unwrap_or(self.rest.len());
+            let pair = &self.rest[..end];
+            self.rest = self.rest.get(end + 1..).unwrap_or("");
+            if pair.is_empty() {
+                continue;
+            }
+            return Some(match find_byte(pair.as_bytes(), b'=') {
+                Some(eq) => (&pair[..eq], &pair[eq + 1..]),
+                None => (pair, ""),
+            });
+        }
+        None
+    }
 }
 
 /// Removes one leading `www.` (hosts are already lower-case).
@@ -151,7 +207,7 @@ pub fn strip_www(host: &str) -> &str {
 /// Decodes `%XX` escapes and `+` (as space); borrows when there is nothing to decode. Invalid
 /// escapes are kept literally and invalid UTF-8 is replaced with U+FFFD.
 pub fn percent_decode(input: &str) -> Cow<'_, str> {
-    if !input.bytes().any(|b| b == b'%' || b == b'+') {
+    if !needs_percent_decode(input.as_bytes()) {
         return Cow::Borrowed(input);
     }
     let bytes = input.as_bytes();
@@ -176,6 +232,15 @@ pub fn percent_decode(input: &str) -> Cow<'_, str> {
         Ok(decoded) => Cow::Owned(decoded),
         Err(error) => Cow::Owned(String::from_utf8_lossy(error.as_bytes()).into_owned()),
     }
+}
+
+/// Whether [`percent_decode`] would change `input` (it has a `%` or a `+`).
+pub(crate) fn needs_percent_decode(input: &[u8]) -> bool {
+    let mut found = false;
+    for &byte in input {
+        found |= byte == b'%' || byte == b'+';
+    }
+    found
 }
 
 fn hex_value(byte: Option<&u8>) -> Option<u8> {
