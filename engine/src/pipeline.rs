@@ -97,6 +97,9 @@ struct RequestMemo {
     /// The session the caller already assigned to the next event (imports assign sessions in
     /// line order, then enrich in parallel).
     assigned_session: Option<Arc<str>>,
+    /// The props JSON of the current event, reused across the request's events (the row copies
+    /// it), so a batch allocates it once.
+    props: String,
 }
 
 /// What one site contributes to preparing its events.
@@ -358,7 +361,8 @@ impl Enricher {
                 .ecommerce
                 .as_ref()
                 .is_some_and(|e| e.order_id.is_some());
-        let mut props = String::new();
+        let mut props = std::mem::take(&mut memo.props);
+        props.clear();
         if let Some(event_props) = &event.props {
             write_props_json(event_props, &mut props);
         }
@@ -437,6 +441,7 @@ impl Enricher {
             tracing::error!(error = %e, "event row does not match the schema");
             ErrorDetail::new(ErrorCode::Internal, "internal error")
         })?;
+        memo.props = props;
 
         let (Some((visitor, visitor_id)), Some(session_id)) = (visitor, session_id) else {
             return Ok(None);
