@@ -141,15 +141,7 @@ fn imported_and_live_events_carry_their_country() {
             ));
         }
     }
-    let auth = format!("Bearer {ADMIN_TOKEN}");
-    let resp = daemon.post(
-        "/api/v1/admin/import?site=shop.example",
-        &[
-            ("Authorization", &auth),
-            ("Content-Type", "application/x-ndjson"),
-        ],
-        &ndjson,
-    );
+    let resp = daemon.import("shop.example", &ndjson);
     assert_eq!(resp.status, 200, "{}", resp.body);
     assert_eq!(resp.json()["imported"], 7, "{}", resp.body);
     assert_eq!(resp.json()["sessions"], 5, "{}", resp.body);

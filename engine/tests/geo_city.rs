@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use common::{site_add, Daemon, ADMIN_TOKEN};
+use common::{site_add, Daemon};
 use ecomdash_engine::enrich::geo::GeoDb;
 use ipnet::IpNet;
 use serde::Serialize;
@@ -141,15 +141,7 @@ fn imported_events_store_region_and_city() {
             )
         })
         .collect();
-    let auth = format!("Bearer {ADMIN_TOKEN}");
-    let resp = daemon.post(
-        "/api/v1/admin/import?site=shop.example",
-        &[
-            ("Authorization", &auth),
-            ("Content-Type", "application/x-ndjson"),
-        ],
-        &ndjson,
-    );
+    let resp = daemon.import("shop.example", &ndjson);
     assert_eq!(resp.status, 200, "{}", resp.body);
     assert_eq!(resp.json()["imported"], 4, "{}", resp.body);
 

@@ -190,14 +190,7 @@ fn admin_api_adds_sites_behind_the_token_and_imports_ndjson() {
         ));
     }
     ndjson.push_str("{\"type\":\"pageview\"}\n");
-    let resp = daemon.post(
-        "/api/v1/admin/import?site=new.example",
-        &[
-            ("Authorization", &auth),
-            ("Content-Type", "application/x-ndjson"),
-        ],
-        &ndjson,
-    );
+    let resp = daemon.import("new.example", &ndjson);
     assert_eq!(resp.status, 200, "{}", resp.body);
     let report = resp.json();
     assert_eq!(report["imported"], 50);

@@ -161,6 +161,19 @@ impl Daemon {
         request(self.addr, "POST", path, headers, body.as_bytes()).unwrap()
     }
 
+    /// `POST /api/v1/admin/import?site=SITE` with the admin token and an NDJSON body.
+    pub fn import(&self, site: &str, ndjson: &str) -> Response {
+        let auth = format!("Bearer {ADMIN_TOKEN}");
+        self.post(
+            &format!("/api/v1/admin/import?site={site}"),
+            &[
+                ("Authorization", &auth),
+                ("Content-Type", "application/x-ndjson"),
+            ],
+            ndjson,
+        )
+    }
+
     /// Sends SIGKILL and reaps the process.
     pub fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {
