@@ -14,7 +14,8 @@ use crate::error::QueryError;
 use crate::like::LikePattern;
 use crate::plan::{ArithOp, CmpOp, Expr, ExprKind, TimeFn};
 use crate::scalar_ops::in_list;
-use crate::types::{Scalar, MICROS_PER_DAY, MICROS_PER_HOUR, MICROS_PER_MINUTE};
+use crate::types::Scalar;
+use crate::unit_plan::time_value;
 use crate::vector::{and_validity, Vector};
 
 /// Per-thread evaluation state: dictionary masks keyed by (expression address, dictionary
@@ -297,13 +298,7 @@ fn per_row<'b>(v: &Vector<'_>, n: usize, f: impl Fn(&Scalar) -> Option<bool>) ->
 }
 
 fn time_fn<'b>(f: TimeFn, x: &Vector<'_>, n: usize) -> Vector<'b> {
-    let map = |v: i64| match f {
-        TimeFn::ToDate => v.div_euclid(MICROS_PER_DAY),
-        TimeFn::ToStartOfDay => v - v.rem_euclid(MICROS_PER_DAY),
-        TimeFn::ToStartOfHour => v - v.rem_euclid(MICROS_PER_HOUR),
-        TimeFn::ToStartOfMinute => v - v.rem_euclid(MICROS_PER_MINUTE),
-        TimeFn::DateToMicros => v.saturating_mul(MICROS_PER_DAY),
-    };
+    let map = |v: i64| time_value(f, v);
     if let Vector::Const(c) = x {
         return Vector::Const(match c {
             Scalar::Int(v) => Scalar::Int(map(*v)),

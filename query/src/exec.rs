@@ -13,10 +13,11 @@ use crate::error::QueryError;
 use crate::eval::Evaluator;
 use crate::groupby::PartialAgg;
 use crate::materialize::to_batches;
-use crate::plan::{Input, OrderKey, SelectPlan, Shape};
+use crate::plan::{Expr, Input, OrderKey, SelectPlan, Shape};
 use crate::scalar_ops::{eval_row, is_true};
 use crate::source::{memory_units, BatchSource, BatchUnit};
 use crate::types::{DataType, Scalar};
+use crate::unit_plan::{ScanScope, UnitPlan};
 use crate::vector::{selection_of, Vector};
 use crate::{QueryLimits, QueryStats};
 
@@ -89,37 +90,50 @@ pub(crate) fn run_select(
     threads: usize,
     stats: &mut QueryStats,
 ) -> Result<Materialized, QueryError> {
-    let units: Vec<ScanPair> = match &plan.input {
-        Input::Table(table) => plan_units(plan, *table, source, stats)?,
+    let (units, site_column) = match &plan.input {
+        Input::Table(table) => (
+            plan_units(plan, *table, source, stats)?,
+            Some(table.schema().site_column),
+        ),
         Input::Subquery(inner) => {
             let m = run_select(inner, source, budget, threads, stats)?;
-            memory_units(to_batches(&m))
-                .into_iter()
-                .map(|first| ScanPair { first, rest: None })
-                .collect()
+            (memory_units(to_batches(&m)), None)
         }
     };
+    let conjuncts = plan
+        .filter
+        .as_ref()
+        .map(|f| f.conjuncts())
+        .unwrap_or_default();
     let counted = matches!(plan.input, Input::Table(_));
     let rows = match &plan.shape {
         Shape::Aggregate { keys, aggs } => {
+            let scope = ScanScope {
+                conjuncts,
+                keys,
+                others: aggs
+                    .iter()
+                    .flat_map(|a| a.args.iter().chain(&a.condition))
+                    .collect(),
+                site_column,
+            };
             let workers = scan(
                 &units,
+                &scope,
                 budget,
                 threads,
                 stats,
                 counted,
-                || (Evaluator::default(), PartialAgg::new(keys.len(), aggs)),
-                |(eval, _), batch| select(eval, plan, batch),
-                |(eval, partial), batch, selected| {
-                    let sel = match selected {
-                        Some(sel) => sel,
-                        None => select(eval, plan, batch)?,
-                    };
+                || PartialAgg::new(keys.len(), aggs),
+                |partial, eval, batch, unit, sel| {
                     let n = batch.row_count;
-                    let key_vectors =
-                        keys.iter()
-                            .map(|k| eval.eval(k, batch))
-                            .collect::<Result<Vec<Vector<'_>>, _>>()?;
+                    let mut key_vectors = Vec::with_capacity(keys.len());
+                    for (k, constant) in keys.iter().zip(&unit.const_keys) {
+                        key_vectors.push(match constant {
+                            Some(v) => Vector::Const(v.clone()),
+                            None => eval.eval(k, batch)?,
+                        });
+                    }
                     let mut arg_vectors = Vec::with_capacity(aggs.len());
                     let mut conditions = Vec::with_capacity(aggs.len());
                     for a in aggs {
@@ -134,12 +148,12 @@ pub(crate) fn run_select(
                             None => None,
                         });
                     }
-                    let bytes = partial.add_batch(&key_vectors, &arg_vectors, &conditions, &sel, n);
+                    let bytes = partial.add_batch(&key_vectors, &arg_vectors, &conditions, sel, n);
                     budget.charge(bytes)?;
                     Ok(true)
                 },
             )?;
-            let mut partials = workers.into_iter().map(|(_, p)| p);
+            let mut partials = workers.into_iter();
             let mut merged = partials
                 .next()
                 .unwrap_or_else(|| PartialAgg::new(keys.len(), aggs));
@@ -173,34 +187,30 @@ pub(crate) fn run_select(
                 });
             }
             let collected = AtomicUsize::new(0);
+            let scope = ScanScope {
+                conjuncts,
+                keys: &[],
+                others: slots.iter().collect(),
+                site_column,
+            };
             let workers = scan(
                 &units,
+                &scope,
                 budget,
                 threads,
                 stats,
                 counted,
-                || {
-                    (
-                        Evaluator::default(),
-                        Vec::<KeyedRow>::new(),
-                        None::<Vec<Scalar>>,
-                    )
-                },
-                |(eval, _, _), batch| select(eval, plan, batch),
-                |(eval, rows, threshold), batch, selected| {
+                || (Vec::<KeyedRow>::new(), None::<Vec<Scalar>>),
+                |(rows, threshold), eval, batch, _unit, sel| {
                     if keep == Some(0) {
                         return Ok(false);
                     }
-                    let sel = match selected {
-                        Some(sel) => sel,
-                        None => select(eval, plan, batch)?,
-                    };
                     let vectors = slots
                         .iter()
                         .map(|s| eval.eval(s, batch))
                         .collect::<Result<Vec<_>, _>>()?;
                     let mut bytes = 0;
-                    for &r in &sel {
+                    for &r in sel {
                         let r = r as usize;
                         let keys = if ordered {
                             let key_row: Vec<Scalar> = vectors
@@ -243,7 +253,7 @@ pub(crate) fn run_select(
                     }
                 },
             )?;
-            workers.into_iter().flat_map(|(_, rows, _)| rows).collect()
+            workers.into_iter().flat_map(|(rows, _)| rows).collect()
         }
     };
     let mut rows = rows;
@@ -281,73 +291,17 @@ pub(crate) fn run_select(
     })
 }
 
-/// One unit of a table scan: `first` holds every column the query reads, or, when `rest` is
-/// present, only the filter's columns, with `rest` the same rows' other columns.
-pub(crate) struct ScanPair {
-    first: Box<dyn BatchUnit>,
-    rest: Option<Box<dyn BatchUnit>>,
-}
-
-/// Plans the table scan. With a filter that reads fewer columns than the query, the scan is
-/// planned twice, for the filter's columns and for the others (late materialization: a unit
-/// whose rows all fail the filter never decodes the other columns). Both plans prune by the same
-/// sites and ranges, so they list the same units in the same order; if they do not, the single
-/// plan is used.
+/// Plans the table scan: the units holding the sites and time range the filter asks for.
 fn plan_units(
     plan: &SelectPlan,
     table: ecomdash_storage::Table,
     source: &dyn BatchSource,
     stats: &mut QueryStats,
-) -> Result<Vec<ScanPair>, QueryError> {
-    let spec = scan_spec(plan, table);
-    let mut filter_columns = Vec::new();
-    if let Some(f) = &plan.filter {
-        f.visit_columns(&mut |i| filter_columns.push(i));
-    }
-    filter_columns.sort_unstable();
-    filter_columns.dedup();
-    let rest_columns: Vec<usize> = spec
-        .columns
-        .iter()
-        .copied()
-        .filter(|c| !filter_columns.contains(c))
-        .collect();
-    let planned = source.plan_scan(&spec)?;
+) -> Result<Vec<Box<dyn BatchUnit>>, QueryError> {
+    let planned = source.plan_scan(&scan_spec(plan, table))?;
     stats.segments_scanned += planned.segments_scanned;
     stats.segments_pruned += planned.segments_pruned;
-    let single = |units: Vec<Box<dyn BatchUnit>>| {
-        units
-            .into_iter()
-            .map(|first| ScanPair { first, rest: None })
-            .collect()
-    };
-    if plan.filter.is_none() || filter_columns.is_empty() || rest_columns.is_empty() {
-        return Ok(single(planned.units));
-    }
-    let mut filter_spec = spec.clone();
-    filter_spec.columns = filter_columns;
-    let mut rest_spec = spec;
-    rest_spec.columns = rest_columns;
-    let filter_units = source.plan_scan(&filter_spec)?.units;
-    let rest_units = source.plan_scan(&rest_spec)?.units;
-    let aligned = filter_units.len() == planned.units.len()
-        && rest_units.len() == planned.units.len()
-        && filter_units
-            .iter()
-            .zip(&rest_units)
-            .zip(&planned.units)
-            .all(|((f, r), p)| f.row_count() == p.row_count() && r.row_count() == p.row_count());
-    if !aligned {
-        return Ok(single(planned.units));
-    }
-    Ok(filter_units
-        .into_iter()
-        .zip(rest_units)
-        .map(|(first, rest)| ScanPair {
-            first,
-            rest: Some(rest),
-        })
-        .collect())
+    Ok(planned.units)
 }
 
 /// The columns of two reads of the same rows as one batch.
@@ -368,22 +322,19 @@ fn join_batches(
     Ok(batch)
 }
 
-/// The filter's selection vector for one batch (all rows when there is no filter). The filter's
-/// top-level `AND`s are applied one after another, each narrowing the selection, instead of
-/// combining full-batch masks: a conjunct that is true for the whole batch (the site restriction
-/// on a one-site partition) costs nothing, and once no row is left the rest are not evaluated.
-/// A row is kept when every conjunct is true, which is exactly when the `AND` of them is true.
+/// The selection vector of the conjuncts for one batch (all rows when there are none). The
+/// conjuncts are applied one after another, each narrowing the selection, instead of combining
+/// full-batch masks: a conjunct that is true for the whole batch costs nothing, and once no row
+/// is left the rest are not evaluated. A row is kept when every conjunct is true, which is
+/// exactly when the `AND` of them is true.
 fn select(
     eval: &mut Evaluator,
-    plan: &SelectPlan,
+    conjuncts: &[&Expr],
     batch: &ColumnBatch,
 ) -> Result<Vec<u32>, QueryError> {
     let n = batch.row_count;
-    let Some(filter) = &plan.filter else {
-        return Ok((0..n as u32).collect());
-    };
     let mut sel: Option<Vec<u32>> = None;
-    for conjunct in filter.conjuncts() {
+    for &conjunct in conjuncts {
         let v = eval.eval(conjunct, batch)?;
         sel = match (sel.take(), &v) {
             (prev, Vector::Const(Scalar::Bool(true))) => prev,
@@ -468,27 +419,28 @@ fn sort_rows(rows: &mut [KeyedRow], order: &[OrderKey]) {
     rows.sort_by(|a, b| compare_keys(order, &a.0, &b.0));
 }
 
-/// Runs `work` over every unit on up to `threads` threads, each with its own state from `make`.
-/// A unit split in two ([`ScanPair::rest`]) is read in two steps: `prefilter` computes the
-/// selection from the filter's columns, and the other columns are read only when a row is
-/// selected; `work` then gets the whole batch with that selection. `work` returns false to stop
-/// the scan early (LIMIT reached).
+/// Runs `work` over every unit on up to `threads` threads, each with its own state from `make`
+/// and its own evaluator. Each unit is planned from its statistics first ([`ScanScope`]): a
+/// unit no row of which can pass is not read; otherwise the remaining filter's columns are
+/// decoded, the selection computed, and the other columns decoded only when a row is selected
+/// (late materialization). `work` gets the batch, the unit's plan and the selection, and
+/// returns false to stop the scan early (LIMIT reached).
 #[expect(clippy::too_many_arguments)]
-fn scan<W, M, P, F>(
-    units: &[ScanPair],
+fn scan<W, M, F>(
+    units: &[Box<dyn BatchUnit>],
+    scope: &ScanScope<'_>,
     budget: &Budget,
     threads: usize,
     stats: &mut QueryStats,
     counted: bool,
     make: M,
-    prefilter: P,
     work: F,
 ) -> Result<Vec<W>, QueryError>
 where
     W: Send,
     M: Fn() -> W + Sync,
-    P: Fn(&mut W, &ColumnBatch) -> Result<Vec<u32>, QueryError> + Sync,
-    F: Fn(&mut W, &ColumnBatch, Option<Vec<u32>>) -> Result<bool, QueryError> + Sync,
+    F: Fn(&mut W, &mut Evaluator, &ColumnBatch, &UnitPlan<'_>, &[u32]) -> Result<bool, QueryError>
+        + Sync,
 {
     let next = AtomicUsize::new(0);
     let done = AtomicBool::new(false);
@@ -497,6 +449,7 @@ where
     let threads = threads.clamp(1, units.len().max(1));
     let run = || -> Result<W, QueryError> {
         let mut state = make();
+        let mut eval = Evaluator::default();
         loop {
             if done.load(AtomicOrdering::Relaxed) || budget.stop.load(AtomicOrdering::Relaxed) {
                 break;
@@ -504,23 +457,33 @@ where
             let i = next.fetch_add(1, AtomicOrdering::Relaxed);
             let Some(unit) = units.get(i) else { break };
             budget.check_time()?;
-            let first: Arc<ColumnBatch> = unit.first.read()?;
-            rows_read.fetch_add(unit.first.row_count() as u64, AtomicOrdering::Relaxed);
-            bytes_read.fetch_add(unit.first.bytes(), AtomicOrdering::Relaxed);
-            let more = match &unit.rest {
-                None => work(&mut state, &first, None)?,
-                Some(rest) => {
-                    let sel = prefilter(&mut state, &first)?;
-                    if sel.is_empty() {
-                        continue;
-                    }
-                    let second = rest.read()?;
-                    bytes_read.fetch_add(rest.bytes(), AtomicOrdering::Relaxed);
-                    let batch = join_batches(first, second)?;
-                    work(&mut state, &batch, Some(sel))?
+            let Some(plan) = scope.plan_unit(unit.as_ref()) else {
+                continue;
+            };
+            rows_read.fetch_add(unit.row_count() as u64, AtomicOrdering::Relaxed);
+            let read = |columns: &[usize]| {
+                bytes_read.fetch_add(unit.bytes_of(columns), AtomicOrdering::Relaxed);
+                unit.read_columns(columns)
+            };
+            let (batch, sel) = if plan.conjuncts.is_empty() {
+                let batch = read(&plan.rest_columns)?;
+                let all = (0..batch.row_count as u32).collect();
+                (batch, all)
+            } else {
+                let first = read(&plan.filter_columns)?;
+                let sel = select(&mut eval, &plan.conjuncts, &first)?;
+                if sel.is_empty() {
+                    continue;
+                }
+                let missing = plan.rest_columns.iter().any(|&c| first.column(c).is_none());
+                if missing {
+                    let second = read(&plan.rest_columns)?;
+                    (Arc::new(join_batches(first, second)?), sel)
+                } else {
+                    (first, sel)
                 }
             };
-            if !more {
+            if !work(&mut state, &mut eval, &batch, &plan, &sel)? {
                 done.store(true, AtomicOrdering::Relaxed);
             }
         }

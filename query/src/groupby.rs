@@ -366,6 +366,8 @@ fn dense_domains(keys: &[Vector<'_>], sel: &[u32]) -> Option<Vec<Domain>> {
                 size: dict.len() + 1,
             },
             Vector::Bool { .. } => Domain { min: 0, size: 3 },
+            // one value for the whole batch (a key the unit's statistics fixed)
+            Vector::Const(_) => Domain { min: 0, size: 1 },
             Vector::Int { values, validity } => {
                 let (mut lo, mut hi) = (i64::MAX, i64::MIN);
                 for &r in sel {

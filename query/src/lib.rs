@@ -32,12 +32,13 @@ mod source;
 mod store_source;
 mod summary;
 mod types;
+mod unit_plan;
 mod vector;
 
 use serde::Serialize;
 
 pub use error::{Position, QueryError};
-pub use source::{BatchSource, BatchUnit, MemorySource, ScanSpec, ScanUnits};
+pub use source::{BatchSource, BatchUnit, ColumnStats, MemorySource, ScanSpec, ScanUnits};
 pub use store_source::SnapshotSource;
 pub use summary::{
     summary, SeriesPoint, Summary, SummaryFilter, SummaryRequest, SummaryTotals, TopRow,

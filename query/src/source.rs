@@ -23,12 +23,32 @@ pub struct ScanSpec {
     pub int_ranges: Vec<(usize, i64, i64)>,
 }
 
+/// What a unit's storage statistics say about one column of its rows, exactly: the engine
+/// decides predicates and constant keys per unit from them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ColumnStats {
+    /// Min and max of the non-null values of an integer-like column (ints, timestamps, bools
+    /// as 0/1); `None` when every value is null or the range is not known.
+    pub int_range: Option<(i64, i64)>,
+    pub null_count: u64,
+}
+
 /// One independently readable piece of a scan (a segment chunk or a memtable batch).
 pub trait BatchUnit: Send + Sync {
-    fn read(&self) -> Result<Arc<ColumnBatch>, QueryError>;
+    /// The unit's rows with (at least) the given schema columns; an empty list reads no column
+    /// and still yields the row count.
+    fn read_columns(&self, columns: &[usize]) -> Result<Arc<ColumnBatch>, QueryError>;
     fn row_count(&self) -> usize;
-    /// Bytes read from storage to produce the batch (compressed size for segments).
-    fn bytes(&self) -> u64;
+    /// Bytes read from storage to produce `columns` (compressed size for segments).
+    fn bytes_of(&self, columns: &[usize]) -> u64;
+    /// Statistics of one column of this unit, when the source keeps them.
+    fn column_stats(&self, _column: usize) -> Option<ColumnStats> {
+        None
+    }
+    /// The site every row of this unit belongs to, when the source partitions by site.
+    fn site(&self) -> Option<&str> {
+        None
+    }
 }
 
 pub struct ScanUnits {
@@ -59,10 +79,35 @@ impl MemorySource {
 
 struct MemoryUnit {
     batch: Arc<ColumnBatch>,
+    /// The value of the site column when every row has the same one (base-table batches only).
+    site: Option<String>,
+}
+
+impl MemoryUnit {
+    fn new(batch: Arc<ColumnBatch>, table: Option<Table>) -> MemoryUnit {
+        let site = table.and_then(|t| uniform_str(batch.column(t.schema().site_column)?));
+        MemoryUnit { batch, site }
+    }
+}
+
+/// The one value of a string column without nulls whose rows all hold it.
+fn uniform_str(column: &ColumnVec) -> Option<String> {
+    let ColumnVec::Str {
+        dict,
+        codes,
+        validity,
+    } = column
+    else {
+        return None;
+    };
+    let first = *codes.first()?;
+    let uniform = validity.as_ref().is_none_or(|v| v.iter().all(|&ok| ok))
+        && codes.iter().all(|&c| dict.get(c) == dict.get(first));
+    uniform.then(|| dict.get(first).to_string())
 }
 
 impl BatchUnit for MemoryUnit {
-    fn read(&self) -> Result<Arc<ColumnBatch>, QueryError> {
+    fn read_columns(&self, _columns: &[usize]) -> Result<Arc<ColumnBatch>, QueryError> {
         Ok(Arc::clone(&self.batch))
     }
 
@@ -70,8 +115,48 @@ impl BatchUnit for MemoryUnit {
         self.batch.row_count
     }
 
-    fn bytes(&self) -> u64 {
-        self.batch.columns.iter().map(column_bytes).sum()
+    fn bytes_of(&self, columns: &[usize]) -> u64 {
+        columns
+            .iter()
+            .filter_map(|&c| self.batch.column(c))
+            .map(column_bytes)
+            .sum()
+    }
+
+    /// Computed from the values, so tests exercise the same per-unit decisions as segments.
+    fn column_stats(&self, column: usize) -> Option<ColumnStats> {
+        let col = self.batch.column(column)?;
+        let valid = |r: usize| col.validity().is_none_or(|v| v[r]);
+        let null_count = (0..self.batch.row_count).filter(|&r| !valid(r)).count() as u64;
+        let mut range: Option<(i64, i64)> = None;
+        let mut add = |v: i64| {
+            range = Some(range.map_or((v, v), |(lo, hi)| (lo.min(v), hi.max(v))));
+        };
+        match col {
+            ColumnVec::Int { values, .. } => {
+                for (r, &v) in values.iter().enumerate() {
+                    if valid(r) {
+                        add(v);
+                    }
+                }
+            }
+            ColumnVec::Bool { values, .. } => {
+                for (r, &v) in values.iter().enumerate() {
+                    if valid(r) {
+                        add(i64::from(v));
+                    }
+                }
+            }
+            ColumnVec::Float { .. } | ColumnVec::Str { .. } => {}
+        }
+        Some(ColumnStats {
+            int_range: range,
+            null_count,
+        })
+    }
+
+    fn site(&self) -> Option<&str> {
+        self.site.as_deref()
     }
 }
 
@@ -93,11 +178,7 @@ impl BatchSource for MemorySource {
             .batches
             .iter()
             .filter(|(t, _)| *t == spec.table)
-            .map(|(_, b)| {
-                Box::new(MemoryUnit {
-                    batch: Arc::clone(b),
-                }) as Box<dyn BatchUnit>
-            })
+            .map(|(t, b)| Box::new(MemoryUnit::new(Arc::clone(b), Some(*t))) as Box<dyn BatchUnit>)
             .collect();
         Ok(ScanUnits {
             units,
@@ -111,6 +192,6 @@ impl BatchSource for MemorySource {
 pub(crate) fn memory_units(batches: Vec<ColumnBatch>) -> Vec<Box<dyn BatchUnit>> {
     batches
         .into_iter()
-        .map(|b| Box::new(MemoryUnit { batch: Arc::new(b) }) as Box<dyn BatchUnit>)
+        .map(|b| Box::new(MemoryUnit::new(Arc::new(b), None)) as Box<dyn BatchUnit>)
         .collect()
 }

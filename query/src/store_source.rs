@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
-use ecomdash_storage::{ColumnBatch, ScanRequest, ScanUnit, Snapshot};
+use ecomdash_storage::{ColumnBatch, ScanRequest, ScanUnit, Snapshot, Zone};
 
 use crate::error::QueryError;
-use crate::source::{BatchSource, BatchUnit, ScanSpec, ScanUnits};
+use crate::source::{BatchSource, BatchUnit, ColumnStats, ScanSpec, ScanUnits};
 
 /// Queries one consistent snapshot of the store (segments and memtable).
 #[derive(Clone)]
@@ -23,9 +23,9 @@ impl SnapshotSource {
 struct StoreUnit(ScanUnit);
 
 impl BatchUnit for StoreUnit {
-    fn read(&self) -> Result<Arc<ColumnBatch>, QueryError> {
+    fn read_columns(&self, columns: &[usize]) -> Result<Arc<ColumnBatch>, QueryError> {
         self.0
-            .read()
+            .read_columns(columns)
             .map(Arc::new)
             .map_err(|e| QueryError::Storage(e.to_string()))
     }
@@ -34,8 +34,25 @@ impl BatchUnit for StoreUnit {
         self.0.row_count()
     }
 
-    fn bytes(&self) -> u64 {
-        self.0.bytes()
+    fn bytes_of(&self, columns: &[usize]) -> u64 {
+        self.0.bytes_of(columns)
+    }
+
+    fn column_stats(&self, column: usize) -> Option<ColumnStats> {
+        let stats = self.0.column_stats(column)?;
+        let int_range = match stats.zone {
+            Some(Zone::Int { min, max }) => Some((min, max)),
+            Some(Zone::Bool { min, max }) => Some((i64::from(min), i64::from(max))),
+            _ => None,
+        };
+        Some(ColumnStats {
+            int_range,
+            null_count: stats.null_count,
+        })
+    }
+
+    fn site(&self) -> Option<&str> {
+        Some(self.0.site())
     }
 }
 

@@ -31,7 +31,8 @@ fn event_row() -> impl Strategy<Value = Row> {
     (
         prop::sample::select(&["a.com", "a.com", "b.com"][..]),
         0i64..(3 * 24),
-        0i64..3_600,
+        // often on the hour, so a batch's min or max equals a literal of the predicates
+        prop_oneof![1 => Just(0i64), 2 => 0i64..3_600],
         opt(str_of(&NAMES)),
         opt(str_of(&PATHS)),
         str_of(&SESSIONS),
@@ -205,12 +206,40 @@ fn agg_query() -> impl Strategy<Value = AggQuery> {
         })
 }
 
-/// Rows split into 1..=3 batches, alternating dictionary order.
+/// Rows split into 1..=3 batches, alternating dictionary order; or, half of the time, sorted
+/// by site and day and cut at every change, as the store partitions them, so that batches
+/// hold one site and one day and the per-unit decisions from statistics (a site restriction or
+/// a time range true for the whole batch, `toDate(ts)` constant) are exercised.
 fn data() -> impl Strategy<Value = (Vec<Row>, Vec<usize>)> {
-    prop::collection::vec(event_row(), 0..60).prop_flat_map(|rows| {
-        let n = rows.len();
-        (Just(rows), prop::collection::vec(0..=n, 0..3))
-    })
+    (prop::collection::vec(event_row(), 0..60), any::<bool>()).prop_flat_map(
+        |(mut rows, partitioned)| {
+            let mut bounds = Vec::new();
+            if partitioned {
+                let key = |r: &Row| {
+                    let site = match r.get("site") {
+                        Some(V::S(s)) => s.clone(),
+                        _ => String::new(),
+                    };
+                    let day = match r.get("ts") {
+                        Some(V::I(ts)) => ts.div_euclid(24 * HOUR_US),
+                        _ => 0,
+                    };
+                    (site, day)
+                };
+                rows.sort_by_key(key);
+                bounds = (1..rows.len())
+                    .filter(|&i| key(&rows[i]) != key(&rows[i - 1]))
+                    .collect();
+            }
+            let n = rows.len();
+            (Just(rows), Just(bounds), prop::collection::vec(0..=n, 0..3)).prop_map(
+                |(rows, mut bounds, cuts)| {
+                    bounds.extend(cuts);
+                    (rows, bounds)
+                },
+            )
+        },
+    )
 }
 
 fn source(rows: &[Row], cuts: &[usize]) -> MemorySource {

@@ -55,5 +55,5 @@ pub use segment::{
     rewrite_with_null_columns, write_segment, write_segment_with, Segment, SegmentError,
     SegmentMeta, SortOrder, WriteOptions, Zone,
 };
-pub use snapshot::{ScanPlan, ScanRequest, ScanUnit, Snapshot};
+pub use snapshot::{ColumnStats, ScanPlan, ScanRequest, ScanUnit, Snapshot};
 pub use store::{AppendReceipt, AppendTicket, Store, StoreStats, APPEND_QUEUE_CAPACITY};

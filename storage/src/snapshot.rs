@@ -77,6 +77,14 @@ enum Source {
     Memtable(Arc<FrozenBatch>),
 }
 
+/// A segment chunk's statistics of one column, from the footer.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ColumnStats {
+    /// Min and max of the non-null values; `None` when every value is null.
+    pub zone: Option<Zone>,
+    pub null_count: u64,
+}
+
 /// One independently readable piece of a scan.
 pub struct ScanUnit {
     source: Source,
@@ -87,10 +95,18 @@ impl ScanUnit {
     /// Decodes the requested columns. A segment chunk whose checksum fails returns
     /// [`ScanError::Segment`] with a `Corrupt` error, never its bytes.
     pub fn read(&self) -> Result<ColumnBatch, ScanError> {
+        self.read_columns(&self.columns)
+    }
+
+    /// Decodes only schema columns `columns` of this unit's rows (any subset of the table's
+    /// columns, in the order given), so a reader that learns from [`ScanUnit::column_stats`]
+    /// that a requested column is not needed for these rows can skip decoding it. An empty
+    /// `columns` decodes nothing and returns a batch with the unit's row count.
+    pub fn read_columns(&self, columns: &[usize]) -> Result<ColumnBatch, ScanError> {
         match &self.source {
             Source::Chunk { segment, chunk } => segment
                 .segment
-                .read_chunk(*chunk, &self.columns)
+                .read_chunk(*chunk, columns)
                 .map_err(|e| {
                     if e.is_corrupt() {
                         tracing::error!(file = %segment.entry.file, chunk, error = %e, "corrupt segment block, run Store::scrub to quarantine it");
@@ -98,16 +114,31 @@ impl ScanUnit {
                     ScanError::from(e)
                 }),
             Source::Memtable(frozen) => {
-                project(&frozen.batch, &self.columns).ok_or_else(|| ScanError::NoSuchColumn {
+                project(&frozen.batch, columns).ok_or_else(|| ScanError::NoSuchColumn {
                     table: frozen.key.table,
-                    column: self
-                        .columns
+                    column: columns
                         .iter()
                         .copied()
                         .find(|&c| c >= frozen.batch.columns.len())
                         .unwrap_or(usize::MAX),
                 })
             }
+        }
+    }
+
+    /// What the segment footer records about schema column `column` of this unit's rows: the
+    /// zone (min/max of the non-null values) and the null count. `None` for memtable batches
+    /// (no statistics are kept for them) and for a column outside the schema. The statistics
+    /// are exact for the chunk, so a reader may decide a predicate from them for every row.
+    pub fn column_stats(&self, column: usize) -> Option<ColumnStats> {
+        match &self.source {
+            Source::Chunk { segment, chunk } => {
+                (column < segment.table.schema().len()).then(|| ColumnStats {
+                    zone: segment.segment.zone(*chunk, column),
+                    null_count: segment.segment.null_count(*chunk, column),
+                })
+            }
+            Source::Memtable(_) => None,
         }
     }
 
@@ -121,10 +152,15 @@ impl ScanUnit {
     /// Bytes this unit reads: stored (compressed) bytes of the requested columns for a segment
     /// chunk, an estimate of the in-memory size for a memtable batch.
     pub fn bytes(&self) -> u64 {
+        self.bytes_of(&self.columns)
+    }
+
+    /// [`ScanUnit::bytes`] for reading only `columns`.
+    pub fn bytes_of(&self, columns: &[usize]) -> u64 {
         match &self.source {
             Source::Chunk { segment, chunk } => {
                 let width = segment.table.schema().len();
-                self.columns
+                columns
                     .iter()
                     .filter(|&&c| c < width)
                     .map(|&c| segment.segment.compressed_bytes(*chunk, c))
@@ -132,7 +168,7 @@ impl ScanUnit {
             }
             Source::Memtable(frozen) => {
                 let width = frozen.batch.columns.len().max(1);
-                (frozen.bytes * self.columns.len() / width) as u64
+                (frozen.bytes * columns.len() / width) as u64
             }
         }
     }

@@ -157,6 +157,13 @@ impl Segment {
         info.columns[seg_col].zone
     }
 
+    /// Null values of schema column `column` in `chunk` (every row when the segment predates
+    /// the column). Panics if `chunk` or `column` is out of range.
+    pub fn null_count(&self, chunk: usize, column: usize) -> u64 {
+        let info = &self.footer.chunks[chunk];
+        self.column_map[column].map_or(info.rows as u64, |c| info.columns[c].null_count)
+    }
+
     /// Stored (compressed) bytes of schema column `column` in `chunk`, for bytes-read
     /// statistics. Panics if `chunk` or `column` is out of range.
     pub fn compressed_bytes(&self, chunk: usize, column: usize) -> u64 {
