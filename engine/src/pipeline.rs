@@ -21,7 +21,7 @@ use crate::enrich::{
 };
 use crate::live::LiveEvent;
 use crate::rows::{EventColumns, MissingColumn};
-use crate::session::SessionIndex;
+use crate::session::{hex_id, SessionIndex};
 
 /// Who sent an event, as far as enrichment needs to know.
 pub enum ClientContext<'a> {
@@ -97,9 +97,18 @@ struct RequestMemo {
     /// The session the caller already assigned to the next event (imports assign sessions in
     /// line order, then enrich in parallel).
     assigned_session: Option<Arc<str>>,
+    /// The visitor hash of an imported line, computed when its session was assigned.
+    assigned_visitor: Option<u64>,
     /// The props JSON of the current event, reused across the request's events (the row copies
     /// it), so a batch allocates it once.
     props: String,
+}
+
+/// What [`Enricher::assign_import_session`] decided for an imported line.
+pub struct ImportSession {
+    /// The line's visitor hash (the same [`Enricher::prepare_with_session`] would compute).
+    pub visitor: u64,
+    pub session: Arc<str>,
 }
 
 /// What one site contributes to preparing its events.
@@ -197,14 +206,15 @@ impl Enricher {
 
     /// The session an imported line without a `session_id` belongs to, assigning it now: call
     /// this in line order (a visitor's session depends on its earlier events), then enrich the
-    /// line, in any order or thread, with [`Enricher::prepare_with_session`].
+    /// line, in any order or thread, with [`Enricher::prepare_with_session`]. The visitor hash
+    /// computed on the way is handed on too, so the line is not hashed twice.
     pub fn assign_import_session(
         &self,
         site: &SiteContext<'_>,
         event: &WireEvent<'_>,
         run_key: u64,
         received_ms: i64,
-    ) -> Option<Arc<str>> {
+    ) -> Option<ImportSession> {
         if event.session_id.is_some() {
             return None;
         }
@@ -217,7 +227,10 @@ impl Enricher {
                 import_visitor(run_key, event_ms, site.domain, ip, user_agent)
             }
         };
-        Some(site.sessions.assign(site.domain, visitor, event_ms))
+        Some(ImportSession {
+            visitor,
+            session: site.sessions.assign(site.domain, visitor, event_ms),
+        })
     }
 
     /// [`Enricher::prepare`] with the session [`Enricher::assign_import_session`] assigned.
@@ -228,12 +241,13 @@ impl Enricher {
         client: &ClientContext<'_>,
         received_ms: i64,
         rows: &mut RowBuf,
-        session: Option<Arc<str>>,
+        session: Option<ImportSession>,
     ) -> Result<Option<LiveEvent>, ErrorDetail> {
-        let mut memo = RequestMemo {
-            assigned_session: session,
-            ..RequestMemo::default()
-        };
+        let mut memo = RequestMemo::default();
+        if let Some(ImportSession { visitor, session }) = session {
+            memo.assigned_visitor = Some(visitor);
+            memo.assigned_session = Some(session);
+        }
         self.prepare_memo(site, event, client, received_ms, rows, &mut memo)
     }
 
@@ -310,7 +324,9 @@ impl Enricher {
         let visitor = match (&event.visitor_id, client, user_agent, ip) {
             (Some(given), ..) => Some((hash_str(given), Arc::from(given.as_str()))),
             (None, ClientContext::Import { run_key }, Some(user_agent), ip) => {
-                let visitor = import_visitor(*run_key, event_ms, site.domain, ip, user_agent);
+                let visitor = memo.assigned_visitor.take().unwrap_or_else(|| {
+                    import_visitor(*run_key, event_ms, site.domain, ip, user_agent)
+                });
                 Some((visitor, hex_id(visitor)))
             }
             (None, _, Some(_), Some(_)) if per_request && memo.visitor.is_some() => {
@@ -492,16 +508,6 @@ fn import_visitor(
         .hash(&mut hasher);
     user_agent.hash(&mut hasher);
     hasher.finish()
-}
-
-/// A 64-bit id as the 16 lower-case hex digits stored in `visitor_id` (one allocation: the Arc).
-fn hex_id(id: u64) -> Arc<str> {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut hex = [0u8; 16];
-    for (i, digit) in hex.iter_mut().enumerate() {
-        *digit = DIGITS[((id >> (60 - 4 * i)) & 0xf) as usize];
-    }
-    Arc::from(std::str::from_utf8(&hex).unwrap_or_default())
 }
 
 fn hash_str(s: &str) -> u64 {

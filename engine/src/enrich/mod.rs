@@ -16,7 +16,7 @@ pub mod geo;
 pub mod pii;
 pub mod props;
 pub mod referrer;
-mod scan;
+pub(crate) mod scan;
 pub mod url;
 pub mod user_agent;
 pub mod visitor_id;
