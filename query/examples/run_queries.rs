@@ -4,7 +4,7 @@
 //! chDB"). Stop any daemon using the store first (the store takes a lock).
 //!
 //! ```text
-//! run_queries STORE_DIR SITE THREADS REPS (FILE.sql | summary FROM TO)
+//! run_queries STORE_DIR SITE THREADS REPS (FILE.sql | fused FILE.sql | summary FROM TO)
 //! ```
 #![expect(clippy::unwrap_used)]
 
@@ -12,7 +12,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use ecomdash_query::{
-    execute, parse_and_check, summary, QueryLimits, SnapshotSource, SummaryRequest,
+    execute, execute_many, parse_and_check, summary, QueryLimits, SnapshotSource, SummaryRequest,
 };
 use ecomdash_storage::{Store, StoreConfig};
 
@@ -52,6 +52,24 @@ fn main() {
             summary(&source, &request, &limits).unwrap();
         });
         println!("{ms:9.1} ms  summary");
+    } else if args[5] == "fused" {
+        let text = std::fs::read_to_string(&args[6]).unwrap();
+        let queries: Vec<_> = text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|sql| parse_and_check(sql).unwrap())
+            .collect();
+        let refs: Vec<_> = queries.iter().collect();
+        let sites = [site.clone()];
+        let mut read = 0;
+        let ms = time(&mut || {
+            let results = execute_many(&refs, &source, &limits, &sites).unwrap();
+            read = results.iter().map(|r| r.stats.rows_read).sum::<u64>();
+        });
+        println!(
+            "{ms:9.1} ms  {} queries in one run, rows read {read}",
+            refs.len()
+        );
     } else {
         let text = std::fs::read_to_string(&args[5]).unwrap();
         for sql in text.lines().filter(|l| !l.trim().is_empty()) {

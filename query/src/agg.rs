@@ -163,20 +163,25 @@ impl Acc {
 
     /// Adds the selected rows `sel` (with group ids `gids`, parallel to `sel`). `args` are the
     /// evaluated arguments over the whole batch of `n` rows. Returns bytes added.
+    /// `uniform` is the group of every row when the caller knows there is only one.
     pub(crate) fn update(
         &mut self,
         args: &[Vector<'_>],
         sel: &[u32],
         gids: &[u32],
+        uniform: Option<u32>,
         n: usize,
         ctx: &mut AggCtx,
     ) -> usize {
         debug_assert_eq!(sel.len(), gids.len());
-        let single_group_all_rows = sel.len() == n && gids.iter().all(|&g| g == 0);
+        let single_group_all_rows =
+            sel.len() == n && uniform.map_or_else(|| gids.iter().all(|&g| g == 0), |g| g == 0);
         match self {
             Acc::CountRows(c) => {
                 if c.len() == 1 {
                     c[0] += gids.len() as i64;
+                } else if let Some(g) = uniform {
+                    c[g as usize] += gids.len() as i64;
                 } else {
                     for &g in gids {
                         c[g as usize] += 1;
@@ -314,6 +319,24 @@ impl Acc {
                     added += sketches[g].heap_bytes().saturating_sub(before);
                 };
                 match v {
+                    Vector::Str {
+                        dict,
+                        codes,
+                        validity,
+                    } if uniform.is_some() => {
+                        // One sketch for the batch (a day's chunk of a daily series): insert
+                        // without per-row bookkeeping.
+                        let hashes = ctx.hashes(dict);
+                        let sketch = &mut sketches[uniform.unwrap_or(0) as usize];
+                        let before = sketch.heap_bytes();
+                        for &r in sel {
+                            let r = r as usize;
+                            if validity.as_ref().is_none_or(|v| v[r]) {
+                                sketch.insert(hashes[codes[r] as usize]);
+                            }
+                        }
+                        added += sketch.heap_bytes().saturating_sub(before);
+                    }
                     Vector::Str {
                         dict,
                         codes,

@@ -103,6 +103,8 @@ impl Evaluator {
                 let x = self.eval(x, batch)?;
                 match x {
                     Vector::Const(c) => Vector::Const(Scalar::Bool(c.is_null() != *negated)),
+                    // no null in this batch: the same answer for every row
+                    other if other.validity().is_none() => Vector::Const(Scalar::Bool(*negated)),
                     other => {
                         let values = match other.validity() {
                             None => vec![*negated; n],
@@ -222,6 +224,31 @@ impl Evaluator {
             let values = float_compare(op, &a, &b);
             return bool_vector(values, and_validity(av.as_deref(), bv.as_deref()));
         }
+        // Column against an integer-like constant: compare in place, no broadcast vectors.
+        let constant = |v: &Vector<'_>| match v {
+            Vector::Const(Scalar::Int(c)) => Some(*c),
+            Vector::Const(Scalar::Bool(b)) => Some(i64::from(*b)),
+            _ => None,
+        };
+        match (l, r, constant(l), constant(r)) {
+            (Vector::Int { values, validity }, _, None, Some(c)) => {
+                return bool_vector(int_compare_const(op, values, c), validity_of(validity));
+            }
+            (_, Vector::Int { values, validity }, Some(c), None) => {
+                return bool_vector(
+                    int_compare_const(op.flipped(), values, c),
+                    validity_of(validity),
+                );
+            }
+            (Vector::Bool { values, validity }, _, None, Some(c)) => {
+                let hits = values
+                    .iter()
+                    .map(|&b| op.holds(i64::from(b).cmp(&c)))
+                    .collect();
+                return bool_vector(hits, validity_of(validity));
+            }
+            _ => {}
+        }
         let (a, av) = l.ints(n);
         let (b, bv) = r.ints(n);
         let values = int_compare(op, &a, &b);
@@ -246,6 +273,22 @@ fn int_compare(op: CmpOp, a: &[i64], b: &[i64]) -> Vec<bool> {
         CmpOp::LtEq => zip.map(|(x, y)| x <= y).collect(),
         CmpOp::Gt => zip.map(|(x, y)| x > y).collect(),
         CmpOp::GtEq => zip.map(|(x, y)| x >= y).collect(),
+    }
+}
+
+fn validity_of(v: &Option<Cow<'_, [bool]>>) -> Option<Vec<bool>> {
+    v.as_deref().map(<[bool]>::to_vec)
+}
+
+fn int_compare_const(op: CmpOp, a: &[i64], c: i64) -> Vec<bool> {
+    let it = a.iter();
+    match op {
+        CmpOp::Eq => it.map(|&x| x == c).collect(),
+        CmpOp::NotEq => it.map(|&x| x != c).collect(),
+        CmpOp::Lt => it.map(|&x| x < c).collect(),
+        CmpOp::LtEq => it.map(|&x| x <= c).collect(),
+        CmpOp::Gt => it.map(|&x| x > c).collect(),
+        CmpOp::GtEq => it.map(|&x| x >= c).collect(),
     }
 }
 

@@ -13,7 +13,7 @@ use crate::error::QueryError;
 use crate::eval::Evaluator;
 use crate::groupby::PartialAgg;
 use crate::materialize::to_batches;
-use crate::plan::{Expr, Input, OrderKey, SelectPlan, Shape};
+use crate::plan::{AggCall, Expr, Input, OrderKey, SelectPlan, Shape};
 use crate::scalar_ops::{eval_row, is_true};
 use crate::source::{memory_units, BatchSource, BatchUnit};
 use crate::types::{DataType, Scalar};
@@ -126,52 +126,11 @@ pub(crate) fn run_select(
                 counted,
                 || PartialAgg::new(keys.len(), aggs),
                 |partial, eval, batch, unit, sel| {
-                    let n = batch.row_count;
-                    let mut key_vectors = Vec::with_capacity(keys.len());
-                    for (k, constant) in keys.iter().zip(&unit.const_keys) {
-                        key_vectors.push(match constant {
-                            Some(v) => Vector::Const(v.clone()),
-                            None => eval.eval(k, batch)?,
-                        });
-                    }
-                    let mut arg_vectors = Vec::with_capacity(aggs.len());
-                    let mut conditions = Vec::with_capacity(aggs.len());
-                    for a in aggs {
-                        arg_vectors.push(
-                            a.args
-                                .iter()
-                                .map(|e| eval.eval(e, batch))
-                                .collect::<Result<Vec<_>, _>>()?,
-                        );
-                        conditions.push(match &a.condition {
-                            Some(c) => Some(eval.eval(c, batch)?),
-                            None => None,
-                        });
-                    }
-                    let bytes = partial.add_batch(&key_vectors, &arg_vectors, &conditions, sel, n);
-                    budget.charge(bytes)?;
+                    aggregate_batch(partial, eval, keys, aggs, batch, unit, sel, budget)?;
                     Ok(true)
                 },
             )?;
-            let mut partials = workers.into_iter();
-            let mut merged = partials
-                .next()
-                .unwrap_or_else(|| PartialAgg::new(keys.len(), aggs));
-            for p in partials {
-                merged.merge(p);
-            }
-            budget.check_time()?;
-            let mut keyed = Vec::with_capacity(merged.group_count());
-            for row in merged.finish() {
-                if plan
-                    .having
-                    .as_ref()
-                    .is_none_or(|h| is_true(&eval_row(h, &row)))
-                {
-                    keyed.push((order_values(&plan.order_by, &row), row));
-                }
-            }
-            keyed
+            finish_groups(plan, keys.len(), aggs, workers, budget)?
         }
         Shape::Rows { slots } => {
             let keep = plan.limit.map(|l| l.saturating_add(plan.offset) as usize);
@@ -256,7 +215,83 @@ pub(crate) fn run_select(
             workers.into_iter().flat_map(|(rows, _)| rows).collect()
         }
     };
-    let mut rows = rows;
+    finish_rows(plan, rows, budget)
+}
+
+/// Adds one batch's selected rows to an aggregate's partial state.
+#[expect(clippy::too_many_arguments)]
+pub(crate) fn aggregate_batch(
+    partial: &mut PartialAgg,
+    eval: &mut Evaluator,
+    keys: &[Expr],
+    aggs: &[AggCall],
+    batch: &ColumnBatch,
+    unit: &UnitPlan<'_>,
+    sel: &[u32],
+    budget: &Budget,
+) -> Result<(), QueryError> {
+    let n = batch.row_count;
+    let mut key_vectors = Vec::with_capacity(keys.len());
+    for (k, constant) in keys.iter().zip(&unit.const_keys) {
+        key_vectors.push(match constant {
+            Some(v) => Vector::Const(v.clone()),
+            None => eval.eval(k, batch)?,
+        });
+    }
+    let mut arg_vectors = Vec::with_capacity(aggs.len());
+    let mut conditions = Vec::with_capacity(aggs.len());
+    for a in aggs {
+        arg_vectors.push(
+            a.args
+                .iter()
+                .map(|e| eval.eval(e, batch))
+                .collect::<Result<Vec<_>, _>>()?,
+        );
+        conditions.push(match &a.condition {
+            Some(c) => Some(eval.eval(c, batch)?),
+            None => None,
+        });
+    }
+    let bytes = partial.add_batch(&key_vectors, &arg_vectors, &conditions, sel, n);
+    budget.charge(bytes)
+}
+
+/// Merges the threads' partial aggregates and applies HAVING: the groups, with their ORDER BY
+/// values.
+pub(crate) fn finish_groups(
+    plan: &SelectPlan,
+    key_count: usize,
+    aggs: &[AggCall],
+    partials: Vec<PartialAgg>,
+    budget: &Budget,
+) -> Result<Vec<KeyedRow>, QueryError> {
+    let mut partials = partials.into_iter();
+    let mut merged = partials
+        .next()
+        .unwrap_or_else(|| PartialAgg::new(key_count, aggs));
+    for p in partials {
+        merged.merge(p);
+    }
+    budget.check_time()?;
+    let mut keyed = Vec::with_capacity(merged.group_count());
+    for row in merged.finish() {
+        if plan
+            .having
+            .as_ref()
+            .is_none_or(|h| is_true(&eval_row(h, &row)))
+        {
+            keyed.push((order_values(&plan.order_by, &row), row));
+        }
+    }
+    Ok(keyed)
+}
+
+/// ORDER BY, OFFSET/LIMIT and the output expressions over the rows of a SELECT.
+pub(crate) fn finish_rows(
+    plan: &SelectPlan,
+    mut rows: Vec<KeyedRow>,
+    budget: &Budget,
+) -> Result<Materialized, QueryError> {
     if !plan.order_by.is_empty() {
         match plan.limit {
             Some(l) => keep_best(
@@ -327,7 +362,7 @@ fn join_batches(
 /// full-batch masks: a conjunct that is true for the whole batch costs nothing, and once no row
 /// is left the rest are not evaluated. A row is kept when every conjunct is true, which is
 /// exactly when the `AND` of them is true.
-fn select(
+pub(crate) fn select(
     eval: &mut Evaluator,
     conjuncts: &[&Expr],
     batch: &ColumnBatch,
@@ -442,23 +477,16 @@ where
     F: Fn(&mut W, &mut Evaluator, &ColumnBatch, &UnitPlan<'_>, &[u32]) -> Result<bool, QueryError>
         + Sync,
 {
-    let next = AtomicUsize::new(0);
-    let done = AtomicBool::new(false);
     let rows_read = AtomicU64::new(0);
     let bytes_read = AtomicU64::new(0);
-    let threads = threads.clamp(1, units.len().max(1));
-    let run = || -> Result<W, QueryError> {
-        let mut state = make();
-        let mut eval = Evaluator::default();
-        loop {
-            if done.load(AtomicOrdering::Relaxed) || budget.stop.load(AtomicOrdering::Relaxed) {
-                break;
-            }
-            let i = next.fetch_add(1, AtomicOrdering::Relaxed);
-            let Some(unit) = units.get(i) else { break };
-            budget.check_time()?;
-            let Some(plan) = scope.plan_unit(unit.as_ref()) else {
-                continue;
+    let states = for_each_unit(
+        units,
+        budget,
+        threads,
+        || (make(), Evaluator::default()),
+        |(state, eval), unit| {
+            let Some(plan) = scope.plan_unit(unit) else {
+                return Ok(true);
             };
             rows_read.fetch_add(unit.row_count() as u64, AtomicOrdering::Relaxed);
             let read = |columns: &[usize]| {
@@ -471,9 +499,9 @@ where
                 (batch, all)
             } else {
                 let first = read(&plan.filter_columns)?;
-                let sel = select(&mut eval, &plan.conjuncts, &first)?;
+                let sel = select(eval, &plan.conjuncts, &first)?;
                 if sel.is_empty() {
-                    continue;
+                    return Ok(true);
                 }
                 let missing = plan.rest_columns.iter().any(|&c| first.column(c).is_none());
                 if missing {
@@ -483,7 +511,44 @@ where
                     (first, sel)
                 }
             };
-            if !work(&mut state, &mut eval, &batch, &plan, &sel)? {
+            work(state, eval, &batch, &plan, &sel)
+        },
+    )?;
+    if counted {
+        stats.rows_read += rows_read.load(AtomicOrdering::Relaxed);
+        stats.bytes_read += bytes_read.load(AtomicOrdering::Relaxed);
+    }
+    Ok(states.into_iter().map(|(state, _)| state).collect())
+}
+
+/// Calls `per_unit` for every unit on up to `threads` threads, each with its own state from
+/// `make`, handing out units one at a time; `per_unit` returns false to stop the scan early.
+/// Stops at the first error, the query's time limit or another thread's memory-limit stop.
+pub(crate) fn for_each_unit<W, M, F>(
+    units: &[Box<dyn BatchUnit>],
+    budget: &Budget,
+    threads: usize,
+    make: M,
+    per_unit: F,
+) -> Result<Vec<W>, QueryError>
+where
+    W: Send,
+    M: Fn() -> W + Sync,
+    F: Fn(&mut W, &dyn BatchUnit) -> Result<bool, QueryError> + Sync,
+{
+    let next = AtomicUsize::new(0);
+    let done = AtomicBool::new(false);
+    let threads = threads.clamp(1, units.len().max(1));
+    let run = || -> Result<W, QueryError> {
+        let mut state = make();
+        loop {
+            if done.load(AtomicOrdering::Relaxed) || budget.stop.load(AtomicOrdering::Relaxed) {
+                break;
+            }
+            let i = next.fetch_add(1, AtomicOrdering::Relaxed);
+            let Some(unit) = units.get(i) else { break };
+            budget.check_time()?;
+            if !per_unit(&mut state, unit.as_ref())? {
                 done.store(true, AtomicOrdering::Relaxed);
             }
         }
@@ -512,13 +577,5 @@ where
             }
         }
     }
-    let mut states = Vec::with_capacity(results.len());
-    for r in results {
-        states.push(r?);
-    }
-    if counted {
-        stats.rows_read += rows_read.load(AtomicOrdering::Relaxed);
-        stats.bytes_read += bytes_read.load(AtomicOrdering::Relaxed);
-    }
-    Ok(states)
+    results.into_iter().collect()
 }

@@ -144,17 +144,34 @@ impl PartialAgg {
         n: usize,
     ) -> usize {
         let (gids, mut bytes) = self.group_ids(keys, sel);
+        // One group for the whole batch: no keys, or keys the unit's statistics fixed.
+        let uniform = keys
+            .iter()
+            .all(|k| matches!(k, Vector::Const(_)))
+            .then(|| gids.first().copied())
+            .flatten();
         for ((acc, acc_args), condition) in self.accs.iter_mut().zip(args).zip(conditions) {
             match condition {
-                None => bytes += acc.update(acc_args, sel, &gids, n, &mut self.ctx),
+                None | Some(Vector::Const(Scalar::Bool(true))) => {
+                    bytes += acc.update(acc_args, sel, &gids, uniform, n, &mut self.ctx)
+                }
                 Some(c) => {
                     // `-If`: only the selected rows where the condition is true.
-                    let (rows, groups): (Vec<u32>, Vec<u32>) = sel
-                        .iter()
-                        .zip(&gids)
-                        .filter(|(&r, _)| is_true_at(c, r as usize))
-                        .unzip();
-                    bytes += acc.update(acc_args, &rows, &groups, n, &mut self.ctx);
+                    if let (Acc::CountRows(counts), Vector::Bool { values, validity }) =
+                        (&mut *acc, c)
+                    {
+                        count_if(counts, values, validity.as_deref(), sel, &gids, uniform);
+                        continue;
+                    }
+                    let mut rows = Vec::with_capacity(sel.len());
+                    let mut groups = Vec::with_capacity(sel.len());
+                    for (&r, &g) in sel.iter().zip(&gids) {
+                        if is_true_at(c, r as usize) {
+                            rows.push(r);
+                            groups.push(g);
+                        }
+                    }
+                    bytes += acc.update(acc_args, &rows, &groups, uniform, n, &mut self.ctx);
                 }
             }
         }
@@ -396,6 +413,37 @@ fn dense_domains(keys: &[Vector<'_>], sel: &[u32]) -> Option<Vec<Domain>> {
         domains.push(d);
     }
     Some(domains)
+}
+
+/// `countIf`: adds the selected rows where the condition is true (and not null).
+fn count_if(
+    counts: &mut [i64],
+    values: &[bool],
+    validity: Option<&[bool]>,
+    sel: &[u32],
+    gids: &[u32],
+    uniform: Option<u32>,
+) {
+    match (uniform, validity) {
+        (Some(g), None) => {
+            let hits: usize = sel.iter().map(|&r| usize::from(values[r as usize])).sum();
+            counts[g as usize] += hits as i64;
+        }
+        (Some(g), Some(valid)) => {
+            let hits: usize = sel
+                .iter()
+                .map(|&r| usize::from(values[r as usize] & valid[r as usize]))
+                .sum();
+            counts[g as usize] += hits as i64;
+        }
+        (None, _) => {
+            for (&r, &g) in sel.iter().zip(gids) {
+                let r = r as usize;
+                let hit = values[r] && validity.is_none_or(|v| v[r]);
+                counts[g as usize] += i64::from(hit);
+            }
+        }
+    }
 }
 
 fn is_true_at(v: &Vector<'_>, r: usize) -> bool {

@@ -20,6 +20,7 @@ mod error;
 mod eval;
 mod exec;
 mod funnel;
+mod fused;
 mod groupby;
 mod hll;
 mod kernels;
@@ -171,6 +172,69 @@ pub fn execute(
     limits: &QueryLimits,
     allowed_sites: &[String],
 ) -> Result<QueryResult, QueryError> {
+    let plan = restricted_plan(query, allowed_sites)?;
+    let budget = exec::Budget::new(limits);
+    let mut stats = QueryStats::default();
+    let m = exec::run_select(&plan, source, &budget, limits.threads, &mut stats)?;
+    stats.elapsed_ms = budget.elapsed_ms();
+    Ok(to_result(m, stats))
+}
+
+/// Runs several queries, each exactly as [`execute`] would, but answers the aggregate queries
+/// that read the same table, sites and time range with one scan: each column is decoded once
+/// for all of them. Results come in the order of `queries`; each carries the statistics of the
+/// scan that answered it.
+pub fn execute_many(
+    queries: &[&Query],
+    source: &dyn BatchSource,
+    limits: &QueryLimits,
+    allowed_sites: &[String],
+) -> Result<Vec<QueryResult>, QueryError> {
+    let plans = queries
+        .iter()
+        .map(|q| restricted_plan(q, allowed_sites))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut results: Vec<Option<QueryResult>> = plans.iter().map(|_| None).collect();
+    // Groups of plans sharing a scan, in order of first appearance.
+    let mut groups: Vec<(Option<ScanSpec>, Vec<usize>)> = Vec::new();
+    for (i, plan) in plans.iter().enumerate() {
+        let key = fused::fusion_key(plan);
+        match groups.iter_mut().find(|(k, _)| key.is_some() && *k == key) {
+            Some((_, members)) => members.push(i),
+            None => groups.push((key, vec![i])),
+        }
+    }
+    for (_, members) in groups {
+        let budget = exec::Budget::new(limits);
+        let mut stats = QueryStats::default();
+        let answered = if let [only] = members[..] {
+            vec![exec::run_select(
+                &plans[only],
+                source,
+                &budget,
+                limits.threads,
+                &mut stats,
+            )?]
+        } else {
+            let group: Vec<plan::SelectPlan> = members.iter().map(|&i| plans[i].clone()).collect();
+            fused::run_fused(&group, source, &budget, limits.threads, &mut stats)?
+        };
+        stats.elapsed_ms = budget.elapsed_ms();
+        for (&i, m) in members.iter().zip(answered) {
+            results[i] = Some(to_result(m, stats.clone()));
+        }
+    }
+    results
+        .into_iter()
+        .map(|r| r.ok_or_else(|| QueryError::Storage("a query of the batch got no result".into())))
+        .collect()
+}
+
+/// The query's plan restricted to `allowed_sites`, or the error for a site it may not read.
+fn restricted_plan(
+    query: &Query,
+    allowed_sites: &[String],
+) -> Result<plan::SelectPlan, QueryError> {
     if let Some(site) = access::named_sites(&query.plan)
         .into_iter()
         .find(|s| !allowed_sites.contains(s))
@@ -179,10 +243,10 @@ pub fn execute(
     }
     let mut plan = query.plan.clone();
     access::restrict_to_sites(&mut plan, allowed_sites);
-    let budget = exec::Budget::new(limits);
-    let mut stats = QueryStats::default();
-    let m = exec::run_select(&plan, source, &budget, limits.threads, &mut stats)?;
-    stats.elapsed_ms = budget.elapsed_ms();
+    Ok(plan)
+}
+
+fn to_result(m: exec::Materialized, stats: QueryStats) -> QueryResult {
     let columns = m
         .columns
         .iter()
@@ -201,9 +265,9 @@ pub fn execute(
                 .collect()
         })
         .collect();
-    Ok(QueryResult {
+    QueryResult {
         columns,
         rows,
         stats,
-    })
+    }
 }

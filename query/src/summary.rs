@@ -7,15 +7,16 @@
 //! `count()`; sessions `count()` of sessions that started in the range; bounce rate
 //! `avg(is_bounce)`; average session duration `avg(duration)` in seconds; orders
 //! `count(DISTINCT order_id)` and revenue `sumIf(revenue, order_id IS NOT NULL)`; conversion rate
-//! `avg(converted)` of sessions. Events are scanned three times (totals, series, top pages) and
-//! sessions once per list.
+//! `avg(converted)` of sessions. The eleven queries run through [`execute_many`]: one scan of
+//! the site's events answers the totals, the series and the top pages, one of its sessions the
+//! rest.
 
 use serde::Serialize;
 
 use crate::error::{Position, QueryError};
 use crate::source::BatchSource;
 use crate::types::{format_time, parse_date_literal, DataType, MICROS_PER_DAY, MICROS_PER_HOUR};
-use crate::{execute, parse_and_check, QueryLimits};
+use crate::{execute_many, parse_and_check, Query, QueryLimits};
 
 /// Rows in each top list.
 pub const SUMMARY_TOP_LIMIT: u64 = 10;
@@ -152,28 +153,13 @@ fn day_of(text: &str, what: &str) -> Result<i64, QueryError> {
     })
 }
 
-struct Runner<'a> {
-    source: &'a dyn BatchSource,
-    limits: &'a QueryLimits,
-    sites: Vec<String>,
-}
-
-impl Runner<'_> {
-    fn rows(&self, sql: &str) -> Result<Vec<Vec<serde_json::Value>>, QueryError> {
-        let q = parse_and_check(sql)?;
-        Ok(execute(&q, self.source, self.limits, &self.sites)?.rows)
-    }
-
-    fn top(&self, sql: &str) -> Result<Vec<TopRow>, QueryError> {
-        Ok(self
-            .rows(sql)?
-            .into_iter()
-            .map(|r| TopRow {
-                key: r.first().and_then(|v| v.as_str()).map(str::to_string),
-                count: r.get(1).and_then(serde_json::Value::as_i64).unwrap_or(0),
-            })
-            .collect())
-    }
+fn top(rows: &[Vec<serde_json::Value>]) -> Vec<TopRow> {
+    rows.iter()
+        .map(|r| TopRow {
+            key: r.first().and_then(|v| v.as_str()).map(str::to_string),
+            count: r.get(1).and_then(serde_json::Value::as_i64).unwrap_or(0),
+        })
+        .collect()
 }
 
 fn int(v: Option<&serde_json::Value>) -> i64 {
@@ -198,11 +184,6 @@ pub fn summary(
             pos: Position::default(),
         });
     }
-    let runner = Runner {
-        source,
-        limits,
-        sites: vec![req.site.clone()],
-    };
     let site = quote(&req.site);
     let (start_us, end_us) = (from_day * MICROS_PER_DAY, (to_day + 1) * MICROS_PER_DAY - 1);
     let mut ev = format!(
@@ -218,13 +199,60 @@ pub fn summary(
         }
     }
 
-    let e = runner.rows(&format!(
-        "SELECT uniq(visitor_id), count(), countIf(type = 'pageview'), count(DISTINCT order_id), \
-         sumIf(revenue, order_id IS NOT NULL) FROM events WHERE {ev}"
-    ))?;
-    let s = runner.rows(&format!(
-        "SELECT count(), avg(is_bounce), avg(duration), avg(converted) FROM sessions WHERE {se}"
-    ))?;
+    let hourly = from_day == to_day;
+    let bucket = if hourly {
+        "toStartOfHour(ts)"
+    } else {
+        "toDate(ts)"
+    };
+    let limit = SUMMARY_TOP_LIMIT;
+    let by_sessions = |column: &str, extra: &str| {
+        format!(
+            "SELECT {column}, count() AS c FROM sessions WHERE {se}{extra} GROUP BY {column} \
+             ORDER BY c DESC, {column} LIMIT {limit}"
+        )
+    };
+    let sql = [
+        format!(
+            "SELECT uniq(visitor_id), count(), countIf(type = 'pageview'), \
+             count(DISTINCT order_id), sumIf(revenue, order_id IS NOT NULL) FROM events WHERE {ev}"
+        ),
+        format!(
+            "SELECT count(), avg(is_bounce), avg(duration), avg(converted) FROM sessions \
+             WHERE {se}"
+        ),
+        format!(
+            "SELECT {bucket} AS b, uniq(visitor_id), countIf(type = 'pageview') FROM events \
+             WHERE {ev} GROUP BY b"
+        ),
+        format!(
+            "SELECT path, count() AS c FROM events WHERE {ev} AND type = 'pageview' \
+             GROUP BY path ORDER BY c DESC, path LIMIT {limit}"
+        ),
+        by_sessions("entry_path", ""),
+        by_sessions("referrer_source", ""),
+        by_sessions("utm_campaign", " AND utm_campaign IS NOT NULL"),
+        by_sessions("country", ""),
+        by_sessions("device", ""),
+        by_sessions("browser", ""),
+        by_sessions("os", ""),
+    ];
+    let queries = sql
+        .iter()
+        .map(|q| parse_and_check(q))
+        .collect::<Result<Vec<_>, _>>()?;
+    let refs: Vec<&Query> = queries.iter().collect();
+    // Fused: one scan of the site's events for the first, third and fourth query, one of its
+    // sessions for the others.
+    let results = execute_many(&refs, source, limits, std::slice::from_ref(&req.site))?;
+    let rows: Vec<&Vec<Vec<serde_json::Value>>> = results.iter().map(|r| &r.rows).collect();
+    let [e, s, series, pages, entry, sources, campaigns, countries, devices, browsers, os] =
+        rows[..]
+    else {
+        return Err(QueryError::Storage(
+            "summary queries returned no result".into(),
+        ));
+    };
     let (e0, s0) = (e.first(), s.first());
     let totals = SummaryTotals {
         visitors: int(e0.and_then(|r| r.first())),
@@ -238,16 +266,10 @@ pub fn summary(
         conversion_rate: float(s0.and_then(|r| r.get(3))),
     };
 
-    let hourly = from_day == to_day;
-    let (bucket, ty, step, first) = if hourly {
-        (
-            "toStartOfHour(ts)",
-            DataType::DateTime,
-            MICROS_PER_HOUR,
-            start_us,
-        )
+    let (ty, step, first) = if hourly {
+        (DataType::DateTime, MICROS_PER_HOUR, start_us)
     } else {
-        ("toDate(ts)", DataType::Date, 1, from_day)
+        (DataType::Date, 1, from_day)
     };
     let count = if hourly { 24 } else { to_day - from_day + 1 };
     let mut timeseries: Vec<SeriesPoint> = (0..count)
@@ -257,10 +279,6 @@ pub fn summary(
             pageviews: 0,
         })
         .collect();
-    let series = runner.rows(&format!(
-        "SELECT {bucket} AS b, uniq(visitor_id), countIf(type = 'pageview') FROM events \
-         WHERE {ev} GROUP BY b"
-    ))?;
     for r in series {
         let key = r.first().and_then(|v| v.as_str()).unwrap_or_default();
         if let Some(p) = timeseries.iter_mut().find(|p| p.bucket == key) {
@@ -269,13 +287,6 @@ pub fn summary(
         }
     }
 
-    let limit = SUMMARY_TOP_LIMIT;
-    let by_sessions = |column: &str| {
-        runner.top(&format!(
-            "SELECT {column}, count() AS c FROM sessions WHERE {se} GROUP BY {column} \
-             ORDER BY c DESC, {column} LIMIT {limit}"
-        ))
-    };
     Ok(Summary {
         site: req.site.clone(),
         from: req.from.clone(),
@@ -283,19 +294,13 @@ pub fn summary(
         granularity: if hourly { "hour" } else { "day" },
         totals,
         timeseries,
-        top_pages: runner.top(&format!(
-            "SELECT path, count() AS c FROM events WHERE {ev} AND type = 'pageview' \
-             GROUP BY path ORDER BY c DESC, path LIMIT {limit}"
-        ))?,
-        entry_pages: by_sessions("entry_path")?,
-        referrer_sources: by_sessions("referrer_source")?,
-        utm_campaigns: runner.top(&format!(
-            "SELECT utm_campaign, count() AS c FROM sessions WHERE {se} AND utm_campaign IS NOT NULL \
-             GROUP BY utm_campaign ORDER BY c DESC, utm_campaign LIMIT {limit}"
-        ))?,
-        countries: by_sessions("country")?,
-        devices: by_sessions("device")?,
-        browsers: by_sessions("browser")?,
-        os: by_sessions("os")?,
+        top_pages: top(pages),
+        entry_pages: top(entry),
+        referrer_sources: top(sources),
+        utm_campaigns: top(campaigns),
+        countries: top(countries),
+        devices: top(devices),
+        browsers: top(browsers),
+        os: top(os),
     })
 }

@@ -7,7 +7,7 @@ mod common;
 mod oracle;
 
 use common::{batch, Row, V};
-use ecomdash_query::{execute, parse_and_check, MemorySource, QueryLimits};
+use ecomdash_query::{execute, execute_many, parse_and_check, MemorySource, QueryLimits};
 use ecomdash_storage::Table;
 use oracle::{canonical, same_rows, Agg, AggQuery, Col, Key, Op, Pred, HOUR_US, JAN1};
 use proptest::prelude::*;
@@ -328,6 +328,31 @@ proptest! {
         want.sort_by(|a, b| nulls_last(&a[0], &b[0], desc).then_with(|| nulls_last(&a[1], &b[1], false)));
         let want: Vec<Vec<Value>> = want.into_iter().skip(offset as usize).take(limit as usize).collect();
         prop_assert!(same_rows(&got, &want), "{}\n got {:?}\nwant {:?}", sql, got, want);
+    }
+
+    #[test]
+    fn fused_queries_match_separate_runs((rows, cuts) in data(), p in opt(pred()), qs in prop::collection::vec(agg_query(), 1..4), threads in 1usize..3) {
+        // One filter for all, so they share a scan; each keeps its keys, aggregates, HAVING
+        // and ORDER BY/LIMIT.
+        let sqls: Vec<String> = qs
+            .into_iter()
+            .map(|mut q| {
+                q.filter = p.clone();
+                q.sql()
+            })
+            .collect();
+        let src = source(&rows, &cuts);
+        let queries: Vec<_> = sqls.iter().map(|s| parse_and_check(s).unwrap()).collect();
+        let refs: Vec<_> = queries.iter().collect();
+        let limits = QueryLimits { threads, ..QueryLimits::default() };
+        let sites = ["a.com".to_string()];
+        let fused = execute_many(&refs, &src, &limits, &sites).unwrap();
+        prop_assert_eq!(fused.len(), sqls.len());
+        for (sql, got) in sqls.iter().zip(fused) {
+            let want = engine_rows(sql, &src, threads);
+            let (g, w) = (canonical(got.rows), canonical(want));
+            prop_assert!(same_rows(&g, &w), "{}\n got {:?}\nwant {:?}", sql, g, w);
+        }
     }
 
     #[test]
