@@ -9,6 +9,9 @@
 //! callgrind_annotate --inclusive=yes cg.out | grep -E 'run_writer|run_flusher|compaction::compact'
 //! ```
 //!
+//! A second argument `no-ids` generates rows without `event_id` (a tracker that sends none), so
+//! deduplication has nothing to do.
+//!
 //! Rows are generated before the store opens; the store threads' entry points
 //! (`writer::run_writer`, `flush::run_flusher`, `compaction::compact`) carry the store's cost.
 
@@ -27,8 +30,9 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(100_000);
+    let event_ids = std::env::args().nth(2).as_deref() != Some("no-ids");
     let mut generator = Generator::new(SynthConfig {
-        event_ids: true,
+        event_ids,
         ..SynthConfig::default()
     });
     let events = generator.day(rows);

@@ -1,14 +1,14 @@
 //! Column-batch helpers shared by the memtable, flush, compaction and erasure: builders that
 //! intern strings, row filtering and projection (concatenation is in `concat.rs`).
 
-use std::hash::BuildHasher;
+use std::hash::Hasher;
 use std::sync::Arc;
 
 use hashbrown::HashTable;
-use rustc_hash::FxBuildHasher;
+use rustc_hash::FxHasher;
 
 use crate::column::{ColumnBatch, ColumnVec, StrDict};
-use crate::row::Value;
+use crate::row::{get_varint, read_f64, read_str_bytes, unzigzag, Value};
 use crate::schema::ColumnType;
 
 /// Builds one column, interning strings into a per-builder dictionary.
@@ -131,6 +131,113 @@ impl ColumnBuilder {
                 codes.push(code);
                 validity.push(true);
                 added + 5
+            }
+        }
+    }
+
+    /// Decodes the next value of the row bytes `bytes` at `*pos` (the row codec's form, of this
+    /// builder's type) and appends it, moving `*pos` past it: the memtable's insert, without an
+    /// intermediate [`Value`]. A string is checked for UTF-8 only when it is new to the
+    /// dictionary (equal bytes of a known entry are valid). Returns the approximate heap bytes
+    /// added, like [`ColumnBuilder::push`], or why the bytes are malformed (the builder is then
+    /// unchanged).
+    pub(crate) fn push_encoded(
+        &mut self,
+        bytes: &[u8],
+        pos: &mut usize,
+    ) -> Result<usize, &'static str> {
+        let tag = *bytes.get(*pos).ok_or("truncated value tag")?;
+        *pos += 1;
+        match self {
+            ColumnBuilder::Int {
+                values,
+                validity,
+                nulls,
+            } => {
+                let v = match tag {
+                    0 => None,
+                    1 => Some(unzigzag(get_varint(bytes, pos).ok_or("bad varint")?)),
+                    _ => return Err("invalid value tag"),
+                };
+                Ok(push_plain(values, validity, nulls, v) + 8)
+            }
+            ColumnBuilder::Float {
+                values,
+                validity,
+                nulls,
+            } => {
+                let v = match tag {
+                    0 => None,
+                    1 => Some(read_f64(bytes, pos)?),
+                    _ => return Err("invalid value tag"),
+                };
+                Ok(push_plain(values, validity, nulls, v) + 8)
+            }
+            ColumnBuilder::Bool {
+                values,
+                validity,
+                nulls,
+            } => {
+                let v = match tag {
+                    0 => None,
+                    1 | 2 => Some(tag == 2),
+                    _ => return Err("invalid value tag"),
+                };
+                Ok(push_plain(values, validity, nulls, v) + 1)
+            }
+            ColumnBuilder::Str {
+                dict,
+                index,
+                codes,
+                validity,
+                nulls,
+            } => {
+                let s = match tag {
+                    0 => return Ok(push_plain(codes, validity, nulls, None) + 4),
+                    1 => read_str_bytes(bytes, pos)?,
+                    _ => return Err("invalid value tag"),
+                };
+                if let (Some(&last), Some(true)) = (codes.last(), validity.last()) {
+                    if dict.bytes_of(last) == s {
+                        codes.push(last);
+                        validity.push(true);
+                        return Ok(5);
+                    }
+                }
+                let (code, added) = intern_bytes(dict, index, s)?;
+                codes.push(code);
+                validity.push(true);
+                Ok(added + 5)
+            }
+        }
+    }
+
+    /// Room for `additional` more values without growing (a hint, amortized like `Vec::reserve`).
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        match self {
+            ColumnBuilder::Int {
+                values, validity, ..
+            } => {
+                values.reserve(additional);
+                validity.reserve(additional);
+            }
+            ColumnBuilder::Float {
+                values, validity, ..
+            } => {
+                values.reserve(additional);
+                validity.reserve(additional);
+            }
+            ColumnBuilder::Bool {
+                values, validity, ..
+            } => {
+                values.reserve(additional);
+                validity.reserve(additional);
+            }
+            ColumnBuilder::Str {
+                codes, validity, ..
+            } => {
+                codes.reserve(additional);
+                validity.reserve(additional);
             }
         }
     }
@@ -258,15 +365,40 @@ impl ColumnBuilder {
     }
 }
 
+/// The hash of a dictionary entry's bytes in the builders' and concatenation's indexes.
+fn str_hash(bytes: &[u8]) -> u64 {
+    let mut hasher = FxHasher::default();
+    hasher.write(bytes);
+    hasher.finish()
+}
+
 /// The code of `s` in `dict`, pushing it if new; also returns the heap bytes added (the string,
 /// its offset and its hash-table slot).
 pub(crate) fn intern(dict: &mut StrDict, index: &mut HashTable<u32>, s: &str) -> (u32, usize) {
-    let hash = FxBuildHasher.hash_one(s);
+    let hash = str_hash(s.as_bytes());
     if let Some(&code) = index.find(hash, |&c| dict.bytes_of(c) == s.as_bytes()) {
         return (code, 0);
     }
+    insert_new(dict, index, hash, s)
+}
+
+/// [`intern`] for bytes that must be UTF-8 if they are new to `dict`.
+fn intern_bytes(
+    dict: &mut StrDict,
+    index: &mut HashTable<u32>,
+    bytes: &[u8],
+) -> Result<(u32, usize), &'static str> {
+    let hash = str_hash(bytes);
+    if let Some(&code) = index.find(hash, |&c| dict.bytes_of(c) == bytes) {
+        return Ok((code, 0));
+    }
+    let s = std::str::from_utf8(bytes).map_err(|_| "string is not utf-8")?;
+    Ok(insert_new(dict, index, hash, s))
+}
+
+fn insert_new(dict: &mut StrDict, index: &mut HashTable<u32>, hash: u64, s: &str) -> (u32, usize) {
     let code = dict.push(s);
-    index.insert_unique(hash, code, |&c| FxBuildHasher.hash_one(dict.get(c)));
+    index.insert_unique(hash, code, |&c| str_hash(dict.bytes_of(c)));
     (code, s.len() + 16)
 }
 

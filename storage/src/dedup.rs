@@ -161,13 +161,15 @@ impl DedupWindow {
     /// the site and event_id values are decoded; kept rows are copied as bytes.
     pub fn filter(&mut self, rows: RowBuf, arrival_us: i64) -> (RowBuf, Vec<u32>) {
         let schema = rows.table().schema();
-        let Some(id_col) = event_id_column(schema).filter(|_| self.window_us > 0) else {
+        let Some(id_col) =
+            event_id_column(schema).filter(|_| self.window_us > 0 && rows.may_have_event_ids())
+        else {
             return (rows, Vec::new());
         };
-        // Byte ranges of the rows to keep, only built once a duplicate shows up.
-        let mut kept: Option<(Vec<u8>, usize)> = None;
+        // Bytes and row offsets of the rows to keep, only built once a duplicate shows up.
+        let mut kept: Option<(Vec<u8>, Option<Vec<u32>>)> = None;
+        let mut starts: Vec<usize> = Vec::new();
         let mut dropped: Vec<u32> = Vec::new();
-        let mut row = 0;
         let mut reader = rows.reader();
         loop {
             let start = reader.position();
@@ -183,25 +185,36 @@ impl DedupWindow {
             if duplicate {
                 if kept.is_none() {
                     // Every row before this one is kept.
-                    kept = Some((rows.as_bytes()[..start].to_vec(), row - dropped.len()));
+                    let offsets = starts.iter().map(|&s| u32::try_from(s).ok()).collect();
+                    kept = Some((rows.as_bytes()[..start].to_vec(), offsets));
                 }
-                dropped.push(row as u32);
-            } else if let Some((bytes, count)) = kept.as_mut() {
+                dropped.push(starts.len() as u32);
+            } else if let Some((bytes, offsets)) = kept.as_mut() {
+                let offset = u32::try_from(bytes.len()).ok();
+                *offsets = offsets.take().zip(offset).map(|(mut o, offset)| {
+                    o.push(offset);
+                    o
+                });
                 bytes.extend_from_slice(&rows.as_bytes()[start..end]);
-                *count += 1;
             }
-            row += 1;
+            starts.push(start);
         }
         match kept {
             None => (rows, dropped),
-            Some((bytes, count)) => (RowBuf::from_valid_rows(rows.table(), count, bytes), dropped),
+            Some((bytes, offsets)) => {
+                let count = starts.len() - dropped.len();
+                (
+                    RowBuf::from_valid_rows(rows.table(), count, bytes, true, offsets),
+                    dropped,
+                )
+            }
         }
     }
 
     /// Records the keys of replayed rows without filtering them.
     pub fn remember_rows(&mut self, rows: &RowBuf, arrival_us: i64) {
         let schema = rows.table().schema();
-        let Some(id_col) = event_id_column(schema) else {
+        let Some(id_col) = event_id_column(schema).filter(|_| rows.may_have_event_ids()) else {
             return;
         };
         let mut reader = rows.reader();
@@ -263,6 +276,56 @@ mod tests {
         let (kept, dropped) = w.filter(events(&["a", "c"]), 1_000_001);
         assert_eq!((kept.row_count(), dropped), (1, vec![1]));
         assert!(!w.check_and_insert("other.com", "c", 1_000_002));
+    }
+
+    fn ids_of(rows: &RowBuf) -> Vec<String> {
+        let mut reader = rows.reader();
+        let mut ids = Vec::new();
+        while let Some((_, id)) = reader.next_row_pick(1, 4).unwrap() {
+            let Value::Str(id) = id else { panic!("no id") };
+            ids.push(id.to_string());
+        }
+        ids
+    }
+
+    #[test]
+    fn kept_rows_know_their_offsets_and_buffers_without_offsets_filter_alike() {
+        let source = events(&["a", "b", "a", "c", "b", "d"]);
+        let without_offsets = RowBuf::from_valid_rows(
+            Table::Events,
+            source.row_count(),
+            source.as_bytes().to_vec(),
+            true,
+            None,
+        );
+        let mut results = Vec::new();
+        for rows in [source, without_offsets] {
+            let mut w = DedupWindow::new(1_000, 0);
+            let (kept, dropped) = w.filter(rows, 0);
+            assert_eq!(dropped, vec![2, 4]);
+            assert_eq!(ids_of(&kept), ["a", "b", "c", "d"]);
+            let checked = RowBuf::from_bytes(Table::Events, kept.as_bytes().to_vec()).unwrap();
+            assert_eq!(checked, kept);
+            // The kept buffer filtered again (through its offsets) finds every id a duplicate.
+            let (again, dropped) = w.filter(kept.clone(), 1);
+            assert_eq!((again.row_count(), dropped), (0, vec![0, 1, 2, 3]));
+            results.push(kept);
+        }
+        assert_eq!(results[0], results[1]);
+    }
+
+    #[test]
+    fn buffers_without_event_ids_are_kept_whole() {
+        let mut w = DedupWindow::new(1_000, 0);
+        let mut buf = RowBuf::new(Table::Events);
+        let mut row = vec![Value::Null; Table::Events.schema().len()];
+        row[1] = Value::Str("a.com");
+        buf.push_row(&row).unwrap();
+        buf.push_row(&row).unwrap();
+        assert!(!buf.may_have_event_ids());
+        let (kept, dropped) = w.filter(buf.clone(), 0);
+        assert_eq!((kept, dropped), (buf, vec![]));
+        assert!(w.is_empty());
     }
 
     #[test]

@@ -10,7 +10,7 @@ use rustc_hash::FxHashMap;
 
 use crate::batch::{int_min_max, ColumnBuilder};
 use crate::column::ColumnBatch;
-use crate::row::{RowBuf, RowError, Value};
+use crate::row::{read_raw, RawValue, RowBuf, RowError};
 use crate::schema::Table;
 
 /// A builder is sealed into an immutable batch when it reaches this many rows (and whenever a
@@ -155,33 +155,38 @@ impl Memtable {
     }
 
     /// Decodes `rows` (WAL record `lsn`) into the partition builders. Only the values that pick
-    /// the partition (site and time) are held per row; the rest go from the row bytes straight
-    /// into the builders. Consecutive rows of one partition (the common case: a batch from one
+    /// the partition (site and time) are decoded on their own; then each value goes from the row
+    /// bytes straight into its column's builder, and strings are checked for UTF-8 only when new
+    /// to their dictionary. Consecutive rows of one partition (the common case: a batch from one
     /// site on one day) look the partition up once. A row that fails to decode is removed from
     /// the builders again before the error returns.
     pub fn insert(&mut self, lsn: u64, rows: &RowBuf) -> Result<(), RowError> {
         let table = rows.table();
         let schema = table.schema();
+        let bytes = rows.as_bytes();
         let head_len = schema.site_column.max(schema.time_column) + 1;
-        let mut head: Vec<Value<'_>> = Vec::with_capacity(head_len);
-        let mut reader = rows.reader();
+        let malformed =
+            |offset: usize, reason: &'static str| RowError::Malformed { offset, reason };
+        let mut pos = 0;
+        let mut rows_left = rows.row_count();
         let mut current: Option<(i32, &mut PartitionBuf)> = None;
         let mut current_site = String::new();
-        while !reader.at_end() {
-            head.clear();
-            for def in &schema.columns[..head_len] {
-                head.push(reader.next_value(def.ty)?);
+        while pos < bytes.len() {
+            let row_start = pos;
+            let (mut site, mut ts): (&[u8], Option<i64>) = (b"", None);
+            for (i, def) in schema.columns[..head_len].iter().enumerate() {
+                match read_raw(bytes, &mut pos, def.ty).map_err(|r| malformed(pos, r))? {
+                    RawValue::Str(s) if i == schema.site_column => site = s,
+                    RawValue::Int(t) if i == schema.time_column => ts = Some(t),
+                    _ => {}
+                }
             }
-            let site = match head[schema.site_column] {
-                Value::Str(s) => s,
-                _ => "",
-            };
-            let day = match head[schema.time_column] {
-                Value::Int(ts) => day_of(ts),
-                _ => 0,
-            };
-            let same = matches!(&current, Some((d, _)) if *d == day) && current_site == site;
+            let day = ts.map_or(0, day_of);
+            let same =
+                matches!(&current, Some((d, _)) if *d == day) && current_site.as_bytes() == site;
             if !same {
+                let site = std::str::from_utf8(site)
+                    .map_err(|_| malformed(row_start, "string is not utf-8"))?;
                 let by_site = self.partitions.entry((table, day)).or_default();
                 if !by_site.contains_key(site) {
                     by_site.insert(site.to_string(), PartitionBuf::new(table));
@@ -189,24 +194,27 @@ impl Memtable {
                 current = by_site.get_mut(site).map(|part| (day, part));
                 current_site.clear();
                 current_site.push_str(site);
+                if let Some((_, part)) = current.as_mut() {
+                    let room = rows_left.min(MEMTABLE_BATCH_ROWS - part.rows);
+                    for builder in &mut part.builders {
+                        builder.reserve(room);
+                    }
+                }
             }
             let Some((_, part)) = current.as_mut() else {
                 continue;
             };
+            pos = row_start;
             let mut added = 0;
             let mut failed = None;
-            for (i, (builder, def)) in part.builders.iter_mut().zip(schema.columns).enumerate() {
-                let value = match head.get(i) {
-                    Some(v) => *v,
-                    None => match reader.next_value(def.ty) {
-                        Ok(v) => v,
-                        Err(e) => {
-                            failed = Some(e);
-                            break;
-                        }
-                    },
-                };
-                added += builder.push(value);
+            for builder in &mut part.builders {
+                match builder.push_encoded(bytes, &mut pos) {
+                    Ok(n) => added += n,
+                    Err(reason) => {
+                        failed = Some(malformed(pos, reason));
+                        break;
+                    }
+                }
             }
             if let Some(error) = failed {
                 for builder in &mut part.builders {
@@ -214,6 +222,7 @@ impl Memtable {
                 }
                 return Err(error);
             }
+            rows_left = rows_left.saturating_sub(1);
             part.rows += 1;
             part.bytes += added;
             self.rows += 1;
@@ -311,6 +320,7 @@ mod tests {
     #![expect(clippy::unwrap_used)]
 
     use super::*;
+    use crate::row::Value;
 
     fn event(ts: i64, site: &str, path: &str) -> RowBuf {
         let mut buf = RowBuf::new(Table::Events);
@@ -358,7 +368,7 @@ mod tests {
         // A second row whose bytes end in the middle (after ts, site and type).
         let second = event(6, "a.com", "/longer-path");
         bytes.extend_from_slice(&second.as_bytes()[..20]);
-        let torn = RowBuf::from_valid_rows(Table::Events, 2, bytes);
+        let torn = RowBuf::from_valid_rows(Table::Events, 2, bytes, true, None);
         assert!(m.insert(1, &torn).is_err());
         assert_eq!(m.rows(), 1);
         let snap = m.snapshot();
@@ -371,6 +381,34 @@ mod tests {
         let snap = m.snapshot();
         assert_eq!(snap[0].batch.row_count, 2);
         assert_eq!(snap[0].batch.columns[9].value(1), Value::Str("/x"));
+    }
+
+    #[test]
+    fn strings_that_are_not_utf8_are_rejected_without_a_trace() {
+        let mut m = Memtable::default();
+        m.insert(1, &event(5, "a.com", "/zz")).unwrap();
+        for bad_site in [false, true] {
+            let good = if bad_site {
+                event(6, "zzzzz", "/y")
+            } else {
+                event(6, "a.com", "/zz")
+            };
+            let needle: &[u8] = if bad_site { b"zzzzz" } else { b"/zz" };
+            let mut bytes = good.as_bytes().to_vec();
+            let at = bytes
+                .windows(needle.len())
+                .position(|w| w == needle)
+                .unwrap();
+            bytes[at + 1] = 0xff;
+            let bad = RowBuf::from_valid_rows(Table::Events, 1, bytes, false, None);
+            let err = m.insert(2, &bad).unwrap_err();
+            assert!(err.to_string().contains("not utf-8"), "{err}");
+        }
+        assert_eq!(m.rows(), 1);
+        let snap = m.snapshot();
+        assert_eq!(snap.len(), 1);
+        assert_eq!(snap[0].batch.row_count, 1);
+        assert_eq!(snap[0].batch.columns[9].value(0), Value::Str("/zz"));
     }
 
     #[test]

@@ -53,12 +53,28 @@ pub enum RowError {
     Malformed { offset: usize, reason: &'static str },
 }
 
+/// Index of `event_id` in the `events` schema (checked by a test): [`RowBuf::push_row`] notes
+/// whether any row carries one, so deduplication can skip buffers without ids.
+pub(crate) const EVENT_ID_COLUMN: usize = 4;
+
 /// Rows of one table in their encoded form.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct RowBuf {
     table: Table,
     row_count: usize,
     bytes: Vec<u8>,
+    /// False only when no row has a non-null `event_id` (always false for `sessions`).
+    event_ids: bool,
+    /// Byte offset of each row, when known: readers that need a few leading columns of each row
+    /// (deduplication) jump to the next row instead of decoding the rest.
+    row_starts: Option<Vec<u32>>,
+}
+
+/// Buffers are equal when they hold the same rows (the `event_ids` hint is derived from them).
+impl PartialEq for RowBuf {
+    fn eq(&self, other: &RowBuf) -> bool {
+        self.table == other.table && self.row_count == other.row_count && self.bytes == other.bytes
+    }
 }
 
 impl RowBuf {
@@ -67,6 +83,8 @@ impl RowBuf {
             table,
             row_count: 0,
             bytes: Vec::new(),
+            event_ids: false,
+            row_starts: Some(Vec::new()),
         }
     }
 
@@ -75,6 +93,8 @@ impl RowBuf {
             table,
             row_count: 0,
             bytes: Vec::with_capacity(bytes),
+            event_ids: false,
+            row_starts: Some(Vec::new()),
         }
     }
 
@@ -123,11 +143,24 @@ impl RowBuf {
                 });
             }
         }
+        if let Some(starts) = &mut self.row_starts {
+            match u32::try_from(self.bytes.len()) {
+                Ok(start) => starts.push(start),
+                Err(_) => self.row_starts = None,
+            }
+        }
         for value in values {
             encode_value(&mut self.bytes, value);
         }
         self.row_count += 1;
+        self.event_ids |= has_event_id(self.table, values);
         Ok(())
+    }
+
+    /// Whether some row may carry an `event_id` (false: none does, deduplication has nothing
+    /// to look at).
+    pub(crate) fn may_have_event_ids(&self) -> bool {
+        self.event_ids
     }
 
     /// Rebuilds a buffer from bytes produced by [`RowBuf::as_bytes`], checking every value.
@@ -135,29 +168,59 @@ impl RowBuf {
         let mut reader = RowReader::new(table, &bytes);
         let mut scratch = Vec::with_capacity(table.schema().len());
         let mut row_count = 0;
-        while reader.next_row(&mut scratch)? {
+        let mut event_ids = false;
+        let mut row_starts = Some(Vec::new());
+        loop {
+            let start = u32::try_from(reader.position()).ok();
+            if !reader.next_row(&mut scratch)? {
+                break;
+            }
             row_count += 1;
+            event_ids |= has_event_id(table, &scratch);
+            row_starts = row_starts.zip(start).map(|(mut starts, start)| {
+                starts.push(start);
+                starts
+            });
         }
         Ok(RowBuf {
             table,
             row_count,
             bytes,
+            event_ids,
+            row_starts,
         })
     }
 
     pub fn reader(&self) -> RowReader<'_> {
-        RowReader::new(self.table, &self.bytes)
+        RowReader {
+            row_starts: self.row_starts.as_deref(),
+            ..RowReader::new(self.table, &self.bytes)
+        }
     }
 
     /// A buffer of `row_count` rows whose bytes are whole rows taken from valid buffers of the
-    /// same table (so nothing needs checking again).
-    pub(crate) fn from_valid_rows(table: Table, row_count: usize, bytes: Vec<u8>) -> RowBuf {
+    /// same table (so nothing needs checking again); `event_ids` as for the source buffers
+    /// (true when unsure); `row_starts` the byte offset of each row, if known.
+    pub(crate) fn from_valid_rows(
+        table: Table,
+        row_count: usize,
+        bytes: Vec<u8>,
+        event_ids: bool,
+        row_starts: Option<Vec<u32>>,
+    ) -> RowBuf {
+        debug_assert!(row_starts.as_ref().is_none_or(|s| s.len() == row_count));
         RowBuf {
             table,
             row_count,
             bytes,
+            event_ids,
+            row_starts,
         }
     }
+}
+
+fn has_event_id(table: Table, values: &[Value<'_>]) -> bool {
+    table == Table::Events && values.get(EVENT_ID_COLUMN).is_some_and(|v| !v.is_null())
 }
 
 fn value_type_name(value: &Value<'_>) -> &'static str {
@@ -232,6 +295,9 @@ pub struct RowReader<'a> {
     schema: &'static Schema,
     bytes: &'a [u8],
     pos: usize,
+    /// Offsets of the rows of `bytes`, when known, and the index of the next row.
+    row_starts: Option<&'a [u32]>,
+    row: usize,
 }
 
 impl<'a> RowReader<'a> {
@@ -240,6 +306,8 @@ impl<'a> RowReader<'a> {
             schema: table.schema(),
             bytes,
             pos: 0,
+            row_starts: None,
+            row: 0,
         }
     }
 
@@ -252,6 +320,7 @@ impl<'a> RowReader<'a> {
         for def in self.schema.columns {
             out.push(self.value(def.ty)?);
         }
+        self.row += 1;
         Ok(true)
     }
 
@@ -260,20 +329,10 @@ impl<'a> RowReader<'a> {
         self.pos
     }
 
-    /// Whether every row has been read.
-    pub(crate) fn at_end(&self) -> bool {
-        self.pos == self.bytes.len()
-    }
-
-    /// Decodes the next value, of type `ty`: for callers that walk a row column by column
-    /// (they must read exactly the schema's columns per row, in order).
-    pub(crate) fn next_value(&mut self, ty: ColumnType) -> Result<Value<'a>, RowError> {
-        self.value(ty)
-    }
-
     /// Moves past the next row, decoding only columns `a` and `b` (`Ok(None)` at the end). The
-    /// other values are skipped by their lengths: their strings are not checked for UTF-8 here,
-    /// which the full decode into the memtable does.
+    /// other values are skipped by their lengths (or, for a buffer that knows where its rows
+    /// start, not read at all): their strings are not checked for UTF-8 here, which the full
+    /// decode into the memtable does.
     pub(crate) fn next_row_pick(
         &mut self,
         a: usize,
@@ -282,6 +341,17 @@ impl<'a> RowReader<'a> {
         if self.pos == self.bytes.len() {
             return Ok(None);
         }
+        let next_start = self.row_starts.map(|starts| {
+            starts
+                .get(self.row + 1)
+                .map_or(self.bytes.len(), |&s| s as usize)
+        });
+        self.row += 1;
+        let last = if next_start.is_some() {
+            a.max(b)
+        } else {
+            usize::MAX
+        };
         let (mut va, mut vb) = (Value::Null, Value::Null);
         for (i, def) in self.schema.columns.iter().enumerate() {
             if i == a {
@@ -291,43 +361,22 @@ impl<'a> RowReader<'a> {
             } else {
                 self.skip(def.ty)?;
             }
+            if i == last {
+                break;
+            }
+        }
+        if let Some(next) = next_start {
+            if next < self.pos || next > self.bytes.len() {
+                return Err(self.malformed("row offsets do not match the rows"));
+            }
+            self.pos = next;
         }
         Ok(Some((va, vb)))
     }
 
     fn skip(&mut self, ty: ColumnType) -> Result<(), RowError> {
-        let tag = *self
-            .bytes
-            .get(self.pos)
-            .ok_or_else(|| self.malformed("truncated value tag"))?;
-        self.pos += 1;
-        match (tag, ty) {
-            (0, _) | (1 | 2, ColumnType::Bool) => Ok(()),
-            (1, ColumnType::Int | ColumnType::Timestamp) => {
-                get_varint(self.bytes, &mut self.pos)
-                    .ok_or_else(|| self.malformed("bad varint"))?;
-                Ok(())
-            }
-            (1, ColumnType::Float) => {
-                if self.bytes.len() - self.pos < 8 {
-                    return Err(self.malformed("truncated float"));
-                }
-                self.pos += 8;
-                Ok(())
-            }
-            (1, ColumnType::Str) => {
-                let len = get_varint(self.bytes, &mut self.pos)
-                    .ok_or_else(|| self.malformed("bad string length"))?;
-                let end = usize::try_from(len)
-                    .ok()
-                    .and_then(|len| self.pos.checked_add(len))
-                    .filter(|&end| end <= self.bytes.len())
-                    .ok_or_else(|| self.malformed("truncated string"))?;
-                self.pos = end;
-                Ok(())
-            }
-            _ => Err(self.malformed("invalid value tag")),
-        }
+        read_raw(self.bytes, &mut self.pos, ty).map_err(|reason| self.malformed(reason))?;
+        Ok(())
     }
 
     fn malformed(&self, reason: &'static str) -> RowError {
@@ -338,46 +387,82 @@ impl<'a> RowReader<'a> {
     }
 
     fn value(&mut self, ty: ColumnType) -> Result<Value<'a>, RowError> {
-        let tag = *self
-            .bytes
-            .get(self.pos)
-            .ok_or_else(|| self.malformed("truncated value tag"))?;
-        self.pos += 1;
-        match (tag, ty) {
-            (0, _) => Ok(Value::Null),
-            (1 | 2, ColumnType::Bool) => Ok(Value::Bool(tag == 2)),
-            (1, ColumnType::Int | ColumnType::Timestamp) => {
-                let raw = get_varint(self.bytes, &mut self.pos)
-                    .ok_or_else(|| self.malformed("bad varint"))?;
-                Ok(Value::Int(unzigzag(raw)))
-            }
-            (1, ColumnType::Float) => {
-                let end = self.pos + 8;
-                let raw = self
-                    .bytes
-                    .get(self.pos..end)
-                    .ok_or_else(|| self.malformed("truncated float"))?;
-                let mut buf = [0u8; 8];
-                buf.copy_from_slice(raw);
-                self.pos = end;
-                Ok(Value::Float(f64::from_le_bytes(buf)))
-            }
-            (1, ColumnType::Str) => {
-                let len = get_varint(self.bytes, &mut self.pos)
-                    .ok_or_else(|| self.malformed("bad string length"))?;
-                let end = usize::try_from(len)
-                    .ok()
-                    .and_then(|len| self.pos.checked_add(len))
-                    .filter(|&end| end <= self.bytes.len())
-                    .ok_or_else(|| self.malformed("truncated string"))?;
-                let s = std::str::from_utf8(&self.bytes[self.pos..end])
-                    .map_err(|_| self.malformed("string is not utf-8"))?;
-                self.pos = end;
-                Ok(Value::Str(s))
-            }
-            _ => Err(self.malformed("invalid value tag")),
-        }
+        let raw =
+            read_raw(self.bytes, &mut self.pos, ty).map_err(|reason| self.malformed(reason))?;
+        Ok(match raw {
+            RawValue::Null => Value::Null,
+            RawValue::Int(v) => Value::Int(v),
+            RawValue::Float(v) => Value::Float(v),
+            RawValue::Bool(v) => Value::Bool(v),
+            RawValue::Str(bytes) => match std::str::from_utf8(bytes) {
+                Ok(s) => Value::Str(s),
+                Err(_) => {
+                    return Err(RowError::Malformed {
+                        offset: self.pos - bytes.len(),
+                        reason: "string is not utf-8",
+                    })
+                }
+            },
+        })
     }
+}
+
+/// A value as stored in row bytes, its string not yet checked for UTF-8.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum RawValue<'a> {
+    Null,
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Str(&'a [u8]),
+}
+
+/// Decodes the value of type `ty` at `*pos` and moves past it; on malformed bytes, the reason
+/// (with `*pos` where it was found).
+pub(crate) fn read_raw<'a>(
+    bytes: &'a [u8],
+    pos: &mut usize,
+    ty: ColumnType,
+) -> Result<RawValue<'a>, &'static str> {
+    let tag = *bytes.get(*pos).ok_or("truncated value tag")?;
+    *pos += 1;
+    match (tag, ty) {
+        (0, _) => Ok(RawValue::Null),
+        (1 | 2, ColumnType::Bool) => Ok(RawValue::Bool(tag == 2)),
+        (1, ColumnType::Int | ColumnType::Timestamp) => {
+            let raw = get_varint(bytes, pos).ok_or("bad varint")?;
+            Ok(RawValue::Int(unzigzag(raw)))
+        }
+        (1, ColumnType::Float) => Ok(RawValue::Float(read_f64(bytes, pos)?)),
+        (1, ColumnType::Str) => Ok(RawValue::Str(read_str_bytes(bytes, pos)?)),
+        _ => Err("invalid value tag"),
+    }
+}
+
+/// The 8-byte float at `*pos` (after its tag), moving past it.
+pub(crate) fn read_f64(bytes: &[u8], pos: &mut usize) -> Result<f64, &'static str> {
+    let raw: [u8; 8] = bytes
+        .get(*pos..*pos + 8)
+        .and_then(|b| b.try_into().ok())
+        .ok_or("truncated float")?;
+    *pos += 8;
+    Ok(f64::from_le_bytes(raw))
+}
+
+/// The length-prefixed string bytes at `*pos` (after its tag), moving past them.
+pub(crate) fn read_str_bytes<'a>(
+    bytes: &'a [u8],
+    pos: &mut usize,
+) -> Result<&'a [u8], &'static str> {
+    let len = get_varint(bytes, pos).ok_or("bad string length")?;
+    let start = *pos;
+    let end = usize::try_from(len)
+        .ok()
+        .and_then(|len| start.checked_add(len))
+        .filter(|&end| end <= bytes.len())
+        .ok_or("truncated string")?;
+    *pos = end;
+    Ok(&bytes[start..end])
 }
 
 #[cfg(test)]
@@ -491,6 +576,33 @@ mod tests {
         let err = buf.push_row(&row).unwrap_err();
         assert_eq!(err.to_string(), "column events.ts is timestamp, got string");
         assert!(buf.is_empty() && buf.as_bytes().is_empty());
+    }
+
+    #[test]
+    fn buffers_note_whether_a_row_carries_an_event_id() {
+        assert_eq!(
+            Table::Events.schema().index_of("event_id"),
+            Some(EVENT_ID_COLUMN)
+        );
+        let mut buf = RowBuf::new(Table::Events);
+        let mut row = vec![Value::Null; Table::Events.schema().len()];
+        row[1] = Value::Str("a.com");
+        buf.push_row(&row).unwrap();
+        assert!(!buf.may_have_event_ids());
+        let copy = RowBuf::from_bytes(Table::Events, buf.as_bytes().to_vec()).unwrap();
+        assert!(!copy.may_have_event_ids());
+        row[EVENT_ID_COLUMN] = Value::Str("id-1");
+        buf.push_row(&row).unwrap();
+        assert!(buf.may_have_event_ids());
+        let copy = RowBuf::from_bytes(Table::Events, buf.as_bytes().to_vec()).unwrap();
+        assert!(copy.may_have_event_ids());
+        assert_eq!(copy, buf);
+        // Sessions have no event_id column: index 4 there is another column.
+        let mut sessions = RowBuf::new(Table::Sessions);
+        let mut row = vec![Value::Null; Table::Sessions.schema().len()];
+        row[EVENT_ID_COLUMN] = Value::Int(1);
+        sessions.push_row(&row).unwrap();
+        assert!(!sessions.may_have_event_ids());
     }
 
     #[test]
