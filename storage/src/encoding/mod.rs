@@ -75,18 +75,88 @@ impl IntEncoding {
     }
 }
 
-/// The integer encoding with the smallest encoded size for `values`.
+/// The integer encoding with the smallest encoded size for `values` (the first of
+/// [`IntEncoding::ALL`] on a tie). The exact size of every candidate comes from one pass over the
+/// values (the same sizes [`IntEncoding::encoded_len`] computes one encoding at a time).
 pub fn choose_int_encoding(values: &[i64]) -> IntEncoding {
+    let lens = encoded_lens(values, false);
     let mut best = IntEncoding::Plain;
     let mut best_len = usize::MAX;
-    for encoding in IntEncoding::ALL {
-        let len = encoding.encoded_len(values);
+    for (encoding, len) in IntEncoding::ALL.into_iter().zip(lens) {
         if len < best_len {
             best = encoding;
             best_len = len;
         }
     }
     best
+}
+
+/// [`IntEncoding::encoded_len`] of every encoding, in the order of [`IntEncoding::ALL`]: the
+/// value range (frame of reference), the delta range (delta) and the runs (run length) in one
+/// pass. Delta of delta (a varint per value) takes a second pass, only when `exact` or when it can
+/// win: it is at least one byte per value, so when another candidate is no longer than that, its
+/// size is given as `usize::MAX` (it loses every comparison, as its exact size would).
+fn encoded_lens(values: &[i64], exact: bool) -> [usize; 5] {
+    use bitpack::{packed_len, width_for};
+    use delta::varint_len;
+
+    use crate::row::zigzag;
+
+    let Some((&first, rest)) = values.split_first() else {
+        // Every body is empty except run length's run count.
+        return [varint_len(0), 0, 0, 0, 0];
+    };
+    let (mut min, mut max) = (first, first);
+    let (mut delta_min, mut delta_max) = (i64::MAX, i64::MIN);
+    let (mut runs, mut rle) = (0u64, 0usize);
+    let (mut prev, mut run_len) = (first, 1usize);
+    for &v in rest {
+        min = min.min(v);
+        max = max.max(v);
+        let d = v.wrapping_sub(prev);
+        delta_min = delta_min.min(d);
+        delta_max = delta_max.max(d);
+        if v == prev {
+            run_len += 1;
+        } else {
+            runs += 1;
+            rle += varint_len(zigzag(prev)) + varint_len(run_len as u64);
+            run_len = 1;
+        }
+        prev = v;
+    }
+    runs += 1;
+    rle += varint_len(zigzag(prev)) + varint_len(run_len as u64) + varint_len(runs);
+    let n = values.len();
+    let for_len =
+        varint_len(zigzag(min)) + 1 + packed_len(n, width_for(max.wrapping_sub(min) as u64));
+    let (delta_min, delta_width) = if rest.is_empty() {
+        (0, 0)
+    } else {
+        (
+            delta_min,
+            width_for(delta_max.wrapping_sub(delta_min) as u64),
+        )
+    };
+    let delta_len = varint_len(zigzag(first))
+        + varint_len(zigzag(delta_min))
+        + 1
+        + packed_len(n - 1, delta_width);
+    // Ties go to the earlier encoding in `ALL`, and all three come before delta of delta.
+    let dod_at_least = varint_len(zigzag(first)) + rest.len();
+    let dod = if exact || rle.min(for_len).min(delta_len) > dod_at_least {
+        let mut len = varint_len(zigzag(first));
+        let (mut prev, mut prev_delta) = (first, 0i64);
+        for &v in rest {
+            let d = v.wrapping_sub(prev);
+            len += varint_len(zigzag(d.wrapping_sub(prev_delta)));
+            (prev, prev_delta) = (v, d);
+        }
+        len
+    } else {
+        usize::MAX
+    };
+    [rle, for_len, delta_len, dod, n * 8]
 }
 
 /// Appends `tag body` for `values` in the smallest integer encoding.
@@ -192,6 +262,12 @@ mod tests {
         }
 
         #[test]
+        fn one_pass_sizes_are_the_exact_sizes(values in ints()) {
+            let exact: Vec<usize> = IntEncoding::ALL.iter().map(|e| e.encoded_len(&values)).collect();
+            prop_assert_eq!(encoded_lens(&values, true).to_vec(), exact);
+        }
+
+        #[test]
         fn chosen_encoding_is_the_smallest(values in ints()) {
             let mut out = Vec::new();
             encode_ints(&values, &mut out);
@@ -218,6 +294,23 @@ mod tests {
         fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64), n in 0usize..100) {
             let _ = decode_ints(&bytes, n);
             let _ = decode_floats(&bytes, n);
+        }
+    }
+
+    #[test]
+    fn one_pass_sizes_cover_short_and_extreme_inputs() {
+        for values in [
+            vec![],
+            vec![5],
+            vec![i64::MIN, i64::MAX],
+            vec![i64::MAX, i64::MIN, i64::MAX],
+            vec![3, 3, 3, 4, 4, 3],
+        ] {
+            let exact: Vec<usize> = IntEncoding::ALL
+                .iter()
+                .map(|e| e.encoded_len(&values))
+                .collect();
+            assert_eq!(encoded_lens(&values, true).to_vec(), exact, "{values:?}");
         }
     }
 

@@ -78,23 +78,60 @@ pub(super) fn int_like_values(
     str_col: Option<&StrColumn>,
     rows: &[u32],
 ) -> (Vec<i64>, Vec<bool>) {
-    let present: Vec<bool> = rows.iter().map(|&r| !col.is_null(r as usize)).collect();
-    let value = |r: usize| -> i64 {
-        match col {
-            ColumnVec::Int { values, .. } => values[r],
-            ColumnVec::Bool { values, .. } => i64::from(values[r]),
-            ColumnVec::Str { codes, .. } => {
-                str_col.map_or(0, |s| i64::from(s.sorted.remap[codes[r] as usize]))
+    let gathered = gather(col, str_col, rows);
+    (gathered.row_values, gathered.present)
+}
+
+/// A column over the rows of one chunk, in one pass.
+struct Gathered {
+    /// Every row's value, 0 at null rows (integer-like columns; empty for floats).
+    row_values: Vec<i64>,
+    present: Vec<bool>,
+    /// The non-null values (integer-like columns; empty for floats).
+    values: Vec<i64>,
+}
+
+fn gather(col: &ColumnVec, str_col: Option<&StrColumn>, rows: &[u32]) -> Gathered {
+    fn with(rows: &[u32], validity: Option<&[bool]>, value: impl Fn(usize) -> i64) -> Gathered {
+        let mut out = Gathered {
+            row_values: Vec::with_capacity(rows.len()),
+            present: Vec::with_capacity(rows.len()),
+            values: Vec::with_capacity(rows.len()),
+        };
+        for &r in rows {
+            let r = r as usize;
+            let present = validity.is_none_or(|v| v[r]);
+            out.present.push(present);
+            if present {
+                let v = value(r);
+                out.row_values.push(v);
+                out.values.push(v);
+            } else {
+                out.row_values.push(0);
             }
-            ColumnVec::Float { .. } => 0,
         }
-    };
-    let values = rows
-        .iter()
-        .zip(&present)
-        .map(|(&r, &p)| if p { value(r as usize) } else { 0 })
-        .collect();
-    (values, present)
+        out
+    }
+    let validity = col.validity();
+    match col {
+        ColumnVec::Int { values, .. } => with(rows, validity, |r| values[r]),
+        ColumnVec::Bool { values, .. } => with(rows, validity, |r| i64::from(values[r])),
+        ColumnVec::Str { codes, .. } => match str_col {
+            Some(s) => {
+                let remap = &s.sorted.remap;
+                with(rows, validity, |r| i64::from(remap[codes[r] as usize]))
+            }
+            None => with(rows, validity, |_| 0),
+        },
+        ColumnVec::Float { .. } => Gathered {
+            row_values: Vec::new(),
+            present: rows
+                .iter()
+                .map(|&r| validity.is_none_or(|v| v[r as usize]))
+                .collect(),
+            values: Vec::new(),
+        },
+    }
 }
 
 /// Appends the values section for integer-like values: the smallest integer encoding, or group
@@ -153,7 +190,11 @@ pub(super) fn encode_column_chunk(
     group: Option<&GroupRuns>,
     out: &mut Vec<u8>,
 ) -> (u64, Option<Zone>, Option<Vec<u8>>) {
-    let (row_values, present) = int_like_values(col, str_col, rows);
+    let Gathered {
+        row_values,
+        present,
+        values: vals,
+    } = gather(col, str_col, rows);
     let null_count = present.iter().filter(|&&p| !p).count() as u64;
     if null_count > 0 {
         out.push(1);
@@ -175,12 +216,6 @@ pub(super) fn encode_column_chunk(
         });
         return (null_count, zone, None);
     }
-    let vals: Vec<i64> = row_values
-        .iter()
-        .zip(&present)
-        .filter(|(_, &p)| p)
-        .map(|(&v, _)| v)
-        .collect();
     let alternative = encode_int_values(&vals, &row_values, &present, group, out);
     let zone = min_max(&vals).map(|(min, max)| match col {
         ColumnVec::Bool { .. } => Zone::Bool {
