@@ -367,8 +367,21 @@ pub(crate) fn select(
     conjuncts: &[&Expr],
     batch: &ColumnBatch,
 ) -> Result<Vec<u32>, QueryError> {
+    narrow(eval, conjuncts, batch, None)
+}
+
+/// [`select`] starting from the rows of `start` (all rows when `None`).
+pub(crate) fn narrow(
+    eval: &mut Evaluator,
+    conjuncts: &[&Expr],
+    batch: &ColumnBatch,
+    start: Option<Vec<u32>>,
+) -> Result<Vec<u32>, QueryError> {
     let n = batch.row_count;
-    let mut sel: Option<Vec<u32>> = None;
+    let mut sel: Option<Vec<u32>> = start;
+    if sel.as_ref().is_some_and(Vec::is_empty) {
+        return Ok(Vec::new());
+    }
     for &conjunct in conjuncts {
         let v = eval.eval(conjunct, batch)?;
         sel = match (sel.take(), &v) {

@@ -10,10 +10,11 @@ use crate::access::scan_spec;
 use crate::error::QueryError;
 use crate::eval::Evaluator;
 use crate::exec::{
-    aggregate_batch, finish_groups, finish_rows, for_each_unit, select, Budget, Materialized,
+    aggregate_batch, finish_groups, finish_rows, for_each_unit, narrow, select, Budget,
+    Materialized,
 };
 use crate::groupby::PartialAgg;
-use crate::plan::{Input, SelectPlan, Shape};
+use crate::plan::{Expr, Input, SelectPlan, Shape};
 use crate::source::{BatchSource, ScanSpec};
 use crate::unit_plan::{ScanScope, UnitPlan};
 use crate::QueryStats;
@@ -105,11 +106,28 @@ pub(crate) fn run_fused(
             rows_read.fetch_add(unit.row_count() as u64, AtomicOrdering::Relaxed);
             bytes_read.fetch_add(unit.bytes_of(&columns), AtomicOrdering::Relaxed);
             let batch = unit.read_columns(&columns)?;
+            // Selections computed so far, by their conjuncts: a query whose remaining filter
+            // starts with another's (the summary's lists all share the bot filter) narrows
+            // that selection instead of evaluating the shared conjuncts again.
+            let mut done: Vec<(&[&Expr], Vec<u32>)> = Vec::new();
             for (i, up) in unit_plans.iter().enumerate() {
                 let (Some(up), Shape::Aggregate { keys, aggs }) = (up, &plans[i].shape) else {
                     continue;
                 };
-                let sel = select(eval, &up.conjuncts, &batch)?;
+                let prefix = done
+                    .iter()
+                    .filter(|(c, _)| {
+                        c.len() <= up.conjuncts.len()
+                            && c.iter().zip(&up.conjuncts).all(|(a, b)| a == b)
+                    })
+                    .max_by_key(|(c, _)| c.len());
+                let sel = match prefix {
+                    Some((c, start)) => {
+                        narrow(eval, &up.conjuncts[c.len()..], &batch, Some(start.clone()))?
+                    }
+                    None => select(eval, &up.conjuncts, &batch)?,
+                };
+                done.push((&up.conjuncts, sel.clone()));
                 if !sel.is_empty() {
                     aggregate_batch(&mut partials[i], eval, keys, aggs, &batch, up, &sel, budget)?;
                 }

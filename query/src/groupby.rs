@@ -183,6 +183,15 @@ impl PartialAgg {
         if self.key_count == 0 {
             return (vec![0; sel.len()], 0);
         }
+        if keys.iter().all(|k| matches!(k, Vector::Const(_))) {
+            // every row in one group, known without looking at the rows
+            let key = keys
+                .iter()
+                .map(|k| KeyValue::from_scalar(&k.scalar(0)))
+                .collect();
+            let (g, b) = self.group_of(key);
+            return (vec![g; sel.len()], bytes + b);
+        }
         if let [Vector::Str {
             dict,
             codes,

@@ -41,18 +41,19 @@ pub fn encode_rle(values: &[i64], out: &mut Vec<u8>) {
 
 pub fn decode_rle(bytes: &[u8], n: usize) -> Result<Vec<i64>, DecodeError> {
     let mut pos = 0;
-    let count = get_varint(bytes, &mut pos).ok_or(DecodeError("bad run count"))?;
+    let count = varint(bytes, &mut pos).ok_or(DecodeError("bad run count"))?;
     if count > n as u64 {
         return Err(DecodeError("more runs than values"));
     }
     let mut out = Vec::with_capacity(n);
     for _ in 0..count {
-        let v = unzigzag(get_varint(bytes, &mut pos).ok_or(DecodeError("bad run value"))?);
-        let run = get_varint(bytes, &mut pos).ok_or(DecodeError("bad run length"))?;
+        let v = unzigzag(varint(bytes, &mut pos).ok_or(DecodeError("bad run value"))?);
+        let run = varint(bytes, &mut pos).ok_or(DecodeError("bad run length"))?;
         if run == 0 || run > (n - out.len()) as u64 {
             return Err(DecodeError("run length out of range"));
         }
-        out.resize(out.len() + run as usize, v);
+        // within capacity: no reallocation, no zero fill first
+        out.extend(std::iter::repeat_n(v, run as usize));
     }
     if out.len() != n {
         return Err(DecodeError("runs do not add up to value count"));
@@ -61,6 +62,18 @@ pub fn decode_rle(bytes: &[u8], n: usize) -> Result<Vec<i64>, DecodeError> {
         return Err(DecodeError("trailing bytes after runs"));
     }
     Ok(out)
+}
+
+/// [`get_varint`] with the one-byte case (small values, short runs) inline.
+#[inline(always)]
+fn varint(bytes: &[u8], pos: &mut usize) -> Option<u64> {
+    match bytes.get(*pos) {
+        Some(&b) if b < 0x80 => {
+            *pos += 1;
+            Some(u64::from(b))
+        }
+        _ => get_varint(bytes, pos),
+    }
 }
 
 /// Tag of the group-runs encoding in a column payload's values section. It is not a plain

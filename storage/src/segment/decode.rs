@@ -23,13 +23,14 @@ pub(super) fn split_validity(
                 return Err(DecodeError("validity bitmap truncated"));
             }
             let bits = plain::decode_bitmap(&rest[..len], rows)?;
-            (Some(bits), &rest[len..])
+            // padding bits are checked to be zero, so the set bits are the present rows
+            let set: u32 = rest[..len].iter().map(|b| b.count_ones()).sum();
+            (Some((bits, set as usize)), &rest[len..])
         }
         _ => return Err(DecodeError("unknown column block flags")),
     };
-    let present = validity
-        .as_ref()
-        .map_or(rows, |v| v.iter().filter(|&&b| b).count());
+    let present = validity.as_ref().map_or(rows, |(_, set)| *set);
+    let validity = validity.map(|(bits, _)| bits);
     if (rows - present) as u64 != null_count || (validity.is_some() && null_count == 0) {
         return Err(DecodeError("null count differs from footer"));
     }
@@ -61,11 +62,19 @@ pub(super) fn int_column(
         }
         ColumnType::Str => {
             let dict = dict.ok_or(DecodeError("string column without dictionary"))?;
-            let limit = dict.len() as i64;
-            if ints.iter().any(|&c| c < 0 || c >= limit) {
+            let limit = dict.len() as u64;
+            // One pass: a negative code wraps to a huge u64, so one compare checks both ends.
+            let mut worst = 0u64;
+            let codes: Vec<u32> = ints
+                .iter()
+                .map(|&c| {
+                    worst = worst.max(c as u64);
+                    c as u32
+                })
+                .collect();
+            if !ints.is_empty() && worst >= limit {
                 return Err(DecodeError("string code outside the dictionary"));
             }
-            let codes = ints.into_iter().map(|c| c as u32).collect();
             ColumnVec::Str {
                 dict,
                 codes: expand(codes, validity.as_deref(), 0),
