@@ -16,8 +16,9 @@ use ecomdash_protocol::{
 use ecomdash_storage::{RowBuf, RowError, Table, Value};
 
 use crate::enrich::{
-    bot_reason, classify_referrer, parse_page_url, scrub_text, scrub_url, write_props_json, GeoDb,
-    GeoError, HeaderEvidence, SaltError, SaltRing, TrustedProxies, UserAgentCache, UserAgentInfo,
+    bot_reason, classify_referrer_with, parse_page_url, scrub_text, scrub_url, write_props_json,
+    GeoDb, GeoError, HeaderEvidence, SaltError, SaltRing, TrustedProxies, UserAgentCache,
+    UserAgentInfo,
 };
 use crate::live::LiveEvent;
 use crate::rows::{EventColumns, MissingColumn};
@@ -361,7 +362,8 @@ impl Enricher {
             (None, None) => None,
         };
 
-        let referrer = classify_referrer(event.referrer.as_deref(), &page.hostname, page.query);
+        let referrer =
+            classify_referrer_with(event.referrer.as_deref(), &page.hostname, &page.campaign);
         let referrer_source = referrer.source.as_str();
         let path = scrub_text(page.path);
         let utm = [

@@ -31,7 +31,9 @@ pub use client_ip::{InvalidCidr, IpCidr, TrustedProxies};
 pub use geo::{GeoDb, GeoError, GeoInfo};
 pub use pii::{is_sensitive_param_name, scrub_text, scrub_url};
 pub use props::write_props_json;
-pub use referrer::{classify_referrer, Referrer, ReferrerSource};
+pub use referrer::{
+    classify_referrer, classify_referrer_with, CampaignSignals, Referrer, ReferrerSource,
+};
 pub use url::{parse_page_url, PageUrl, UrlError, Utm};
 pub use user_agent::{parse_user_agent, DeviceClass, UserAgentCache, UserAgentInfo};
 pub use visitor_id::{session_id, SaltError, SaltRing, SessionId, VisitorId, VisitorIds};

@@ -10,6 +10,7 @@ use super::pii::{
     is_sensitive_param_name, redact, scrub_text, scrub_url, SENSITIVE_PARAM_FRAGMENTS,
     SENSITIVE_PARAM_NAMES,
 };
+use super::referrer::{classify_referrer, classify_referrer_with, CampaignSignals};
 use super::url::{
     lowercase_ascii, parse_page_url, percent_decode, query_pairs, split_url, UrlError, UrlParts,
     MAX_HOSTNAME_BYTES,
@@ -215,6 +216,14 @@ proptest! {
         prop_assert_eq!(scrub_text(&input), redact(&input));
         prop_assert_eq!(scrub_url(&input).into_owned(), reference_scrub_url(&input));
         if let Ok(page) = parse_page_url(&input) {
+            // the signals read in the page's pass are those of its query on its own
+            prop_assert_eq!(&page.campaign, &CampaignSignals::from_query(page.query));
+            for referrer in [None, Some(input.as_str()), Some("https://www.google.com/")] {
+                prop_assert_eq!(
+                    classify_referrer_with(referrer, &page.hostname, &page.campaign),
+                    classify_referrer(referrer, &page.hostname, page.query)
+                );
+            }
             for (name, _) in query_pairs(page.query) {
                 prop_assert_eq!(is_sensitive_param_name(name), reference_is_sensitive(name), "{}", name);
             }

@@ -177,7 +177,20 @@ pub fn classify_referrer<'a>(
     page_host: &str,
     page_query: &str,
 ) -> Referrer<'a> {
-    let campaign = CampaignSignals::from_query(page_query);
+    classify_referrer_with(
+        referrer,
+        page_host,
+        &CampaignSignals::from_query(page_query),
+    )
+}
+
+/// [`classify_referrer`] with the page's campaign signals already read (as
+/// [`super::url::parse_page_url`] does in its one pass over the query).
+pub fn classify_referrer_with<'a>(
+    referrer: Option<&'a str>,
+    page_host: &str,
+    campaign: &CampaignSignals<'_>,
+) -> Referrer<'a> {
     let host = referrer
         .map(trim_whitespace)
         .filter(|r| !r.is_empty())
@@ -255,35 +268,43 @@ fn referrer_host(referrer: &str) -> Option<Cow<'_, str>> {
 }
 
 /// Campaign facts read from the page's query string.
-struct CampaignSignals<'a> {
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CampaignSignals<'a> {
     medium: Option<Cow<'a, str>>,
     source: Option<Cow<'a, str>>,
     paid: bool,
 }
 
 impl<'a> CampaignSignals<'a> {
-    fn from_query(query: &'a str) -> Self {
-        let mut signals = Self {
-            medium: None,
-            source: None,
-            paid: false,
-        };
+    /// The signals of a raw query string.
+    pub fn from_query(query: &'a str) -> Self {
+        let mut signals = Self::default();
         for (name, value) in query_pairs(query) {
-            if value.is_empty() {
-                continue;
-            }
-            if name == "utm_medium" && signals.medium.is_none() {
-                signals.medium = Some(lowercase_owned(percent_decode(value)));
-            } else if name == "utm_source" && signals.source.is_none() {
-                signals.source = Some(lowercase_owned(percent_decode(value)));
-            } else if PAID_CLICK_ID_PARAMS.contains(&name) {
-                signals.paid = true;
-            }
+            signals.observe(name, value);
         }
-        if signals.medium_in(PAID_MEDIUMS) {
-            signals.paid = true;
-        }
+        signals.finish();
         signals
+    }
+
+    /// Takes one `name=value` pair of the query, in order.
+    pub(crate) fn observe(&mut self, name: &str, value: &'a str) {
+        if value.is_empty() {
+            return;
+        }
+        if name == "utm_medium" && self.medium.is_none() {
+            self.medium = Some(lowercase_owned(percent_decode(value)));
+        } else if name == "utm_source" && self.source.is_none() {
+            self.source = Some(lowercase_owned(percent_decode(value)));
+        } else if PAID_CLICK_ID_PARAMS.contains(&name) {
+            self.paid = true;
+        }
+    }
+
+    /// After the last pair.
+    pub(crate) fn finish(&mut self) {
+        if self.medium_in(PAID_MEDIUMS) {
+            self.paid = true;
+        }
     }
 
     fn medium_in(&self, list: &[&str]) -> bool {

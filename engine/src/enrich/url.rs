@@ -7,6 +7,7 @@
 
 use std::borrow::Cow;
 
+use super::referrer::CampaignSignals;
 use super::scan::{find_any, find_byte, find_either};
 
 /// Longest URL accepted, in bytes (matches the wire limit on `url`).
@@ -54,6 +55,9 @@ pub struct PageUrl<'a> {
     /// Raw query string without the `?` (empty when absent).
     pub query: &'a str,
     pub utm: Utm<'a>,
+    /// What the query says about the visit's source, for [`super::referrer::classify_referrer_with`] (read in
+    /// the same pass as the UTM values).
+    pub campaign: CampaignSignals<'a>,
 }
 
 /// Parses an absolute `http`/`https` page URL.
@@ -63,7 +67,9 @@ pub fn parse_page_url(url: &str) -> Result<PageUrl<'_>, UrlError> {
     }
     let parts = split_url(url)?;
     let mut utm = Utm::default();
+    let mut campaign = CampaignSignals::default();
     for (name, value) in query_pairs(parts.query) {
+        campaign.observe(name, value);
         let slot = match name {
             "utm_source" => &mut utm.source,
             "utm_medium" => &mut utm.medium,
@@ -76,11 +82,13 @@ pub fn parse_page_url(url: &str) -> Result<PageUrl<'_>, UrlError> {
             *slot = Some(truncate_cow(percent_decode(value), MAX_UTM_VALUE_BYTES));
         }
     }
+    campaign.finish();
     Ok(PageUrl {
         hostname: parts.host,
         path: truncate_str(parts.path, MAX_PATH_BYTES),
         query: parts.query,
         utm,
+        campaign,
     })
 }
 
