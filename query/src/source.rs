@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use ecomdash_storage::{ColumnBatch, ColumnVec, Table};
+use ecomdash_storage::{ColumnBatch, ColumnVec, StrDict, Table};
 
 use crate::error::QueryError;
 
@@ -30,6 +30,9 @@ pub struct ColumnStats {
     /// Min and max of the non-null values of an integer-like column (ints, timestamps, bools
     /// as 0/1); `None` when every value is null or the range is not known.
     pub int_range: Option<(i64, i64)>,
+    /// Min and max code of the non-null values of a string column, as codes of
+    /// [`BatchUnit::sorted_dict`]; `None` when every value is null or unknown.
+    pub code_range: Option<(u32, u32)>,
     pub null_count: u64,
 }
 
@@ -47,6 +50,11 @@ pub trait BatchUnit: Send + Sync {
     }
     /// The site every row of this unit belongs to, when the source partitions by site.
     fn site(&self) -> Option<&str> {
+        None
+    }
+    /// The dictionary of a string column when it is sorted byte-wise and unique, so a literal's
+    /// code can be found by binary search and compared with [`ColumnStats::code_range`].
+    fn sorted_dict(&self, _column: usize) -> Option<Arc<StrDict>> {
         None
     }
 }
@@ -147,12 +155,37 @@ impl BatchUnit for MemoryUnit {
                     }
                 }
             }
-            ColumnVec::Float { .. } | ColumnVec::Str { .. } => {}
+            ColumnVec::Float { .. } => {}
+            ColumnVec::Str { codes, .. } => {
+                let mut codes_range: Option<(u32, u32)> = None;
+                for (r, &c) in codes.iter().enumerate() {
+                    if valid(r) {
+                        codes_range =
+                            Some(codes_range.map_or((c, c), |(lo, hi)| (lo.min(c), hi.max(c))));
+                    }
+                }
+                return Some(ColumnStats {
+                    int_range: None,
+                    code_range: codes_range,
+                    null_count,
+                });
+            }
         }
         Some(ColumnStats {
             int_range: range,
+            code_range: None,
             null_count,
         })
+    }
+
+    /// The batch's own dictionary when it happens to be sorted and unique (tests build both
+    /// orders), as a segment's always is.
+    fn sorted_dict(&self, column: usize) -> Option<Arc<StrDict>> {
+        let ColumnVec::Str { dict, .. } = self.batch.column(column)? else {
+            return None;
+        };
+        let sorted = (1..dict.len()).all(|i| dict.get(i as u32 - 1) < dict.get(i as u32));
+        sorted.then(|| Arc::clone(dict))
     }
 
     fn site(&self) -> Option<&str> {

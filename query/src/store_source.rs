@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use ecomdash_storage::{ColumnBatch, ScanRequest, ScanUnit, Snapshot, Zone};
+use ecomdash_storage::{ColumnBatch, ScanRequest, ScanUnit, Snapshot, StrDict, Zone};
 
 use crate::error::QueryError;
 use crate::source::{BatchSource, BatchUnit, ColumnStats, ScanSpec, ScanUnits};
@@ -40,15 +40,22 @@ impl BatchUnit for StoreUnit {
 
     fn column_stats(&self, column: usize) -> Option<ColumnStats> {
         let stats = self.0.column_stats(column)?;
-        let int_range = match stats.zone {
-            Some(Zone::Int { min, max }) => Some((min, max)),
-            Some(Zone::Bool { min, max }) => Some((i64::from(min), i64::from(max))),
-            _ => None,
+        let (int_range, code_range) = match stats.zone {
+            Some(Zone::Int { min, max }) => (Some((min, max)), None),
+            Some(Zone::Bool { min, max }) => (Some((i64::from(min), i64::from(max))), None),
+            Some(Zone::Str { min_code, max_code }) => (None, Some((min_code, max_code))),
+            _ => (None, None),
         };
         Some(ColumnStats {
             int_range,
+            code_range,
             null_count: stats.null_count,
         })
+    }
+
+    fn sorted_dict(&self, column: usize) -> Option<Arc<StrDict>> {
+        // A dictionary that fails to decode is reported by the read that needs it.
+        self.0.sorted_dictionary(column).ok().flatten()
     }
 
     fn site(&self) -> Option<&str> {

@@ -14,6 +14,8 @@
 
 use std::sync::Arc;
 
+use ecomdash_storage::StrDict;
+
 use crate::plan::{CmpOp, Expr, ExprKind, TimeFn};
 use crate::source::BatchUnit;
 use crate::types::{DataType, Scalar, MICROS_PER_DAY, MICROS_PER_HOUR, MICROS_PER_MINUTE};
@@ -138,20 +140,36 @@ impl Facts<'_> {
             }
             ExprKind::Compare(op, a, b) => self
                 .compare_site(*op, a, b)
-                .or_else(|| self.compare_ints(*op, a, b)),
+                .or_else(|| self.compare_ints(*op, a, b))
+                .or_else(|| self.compare_codes(*op, a, b)),
             ExprKind::InList {
                 expr,
                 list,
                 negated,
             } => {
-                let site = self.site_of(expr)?;
                 if list.iter().any(Scalar::is_null) {
                     return None;
                 }
-                let hit = list
-                    .iter()
-                    .any(|v| matches!(v, Scalar::Str(s) if s.as_ref() == site));
-                Some(hit != *negated)
+                if let Some(site) = self.site_of(expr) {
+                    let hit = list
+                        .iter()
+                        .any(|v| matches!(v, Scalar::Str(s) if s.as_ref() == site));
+                    return Some(hit != *negated);
+                }
+                // No listed string occurs in the unit: the same as `<> each`.
+                let mut possible = false;
+                for v in list {
+                    let Scalar::Str(s) = v else { return None };
+                    possible |= self.string_in_unit(expr, s)?;
+                }
+                match (possible, negated) {
+                    (true, _) => None,
+                    (false, false) => Some(false),
+                    (false, true) => {
+                        let (none_null, _) = self.nullness(expr)?;
+                        none_null.then_some(true)
+                    }
+                }
             }
             _ => None,
         }
@@ -208,6 +226,55 @@ impl Facts<'_> {
         } else {
             None
         }
+    }
+
+    /// `string column = / <> literal` from the unit's sorted dictionary and code range: a
+    /// literal the unit's rows cannot hold decides both; a unit whose rows all hold it, too.
+    fn compare_codes(&self, op: CmpOp, a: &Expr, b: &Expr) -> Option<bool> {
+        let (column, literal) = match (&a.kind, &b.kind) {
+            (_, ExprKind::Literal(Scalar::Str(s))) => (a, s),
+            (ExprKind::Literal(Scalar::Str(s)), _) => (b, s),
+            _ => return None,
+        };
+        if !matches!(op, CmpOp::Eq | CmpOp::NotEq) {
+            return None;
+        }
+        let (none_null, all_null) = self.nullness(column)?;
+        if all_null {
+            return Some(false);
+        }
+        let ExprKind::Column(i) = column.kind else {
+            return None;
+        };
+        let stats = self.unit.column_stats(i)?;
+        let (lo, hi) = stats.code_range?;
+        let dict = self.unit.sorted_dict(i)?;
+        let code = find_code(&dict, literal)?;
+        // every non-null row holds the literal / no row does
+        let all_equal = code == Some(lo) && lo == hi;
+        let nowhere = code.is_none_or(|c| c < lo || c > hi);
+        let eq = op == CmpOp::Eq;
+        if (eq && nowhere) || (!eq && all_equal) {
+            Some(false)
+        } else if none_null && ((eq && all_equal) || (!eq && nowhere)) {
+            Some(true)
+        } else {
+            None
+        }
+    }
+
+    /// Whether string column `e` may hold `literal` in this unit; `None` when unknown.
+    fn string_in_unit(&self, e: &Expr, literal: &str) -> Option<bool> {
+        let ExprKind::Column(i) = e.kind else {
+            return None;
+        };
+        let stats = self.unit.column_stats(i)?;
+        let Some((lo, hi)) = stats.code_range else {
+            // every value null
+            return (stats.null_count == self.rows).then_some(false);
+        };
+        let dict = self.unit.sorted_dict(i)?;
+        Some(find_code(&dict, literal)?.is_some_and(|c| c >= lo && c <= hi))
     }
 
     /// (no row null, every row null) for a column, a time function of one, or a literal.
@@ -297,6 +364,22 @@ impl Facts<'_> {
     }
 }
 
+/// The code of `literal` in a sorted, unique dictionary (`Some(None)`: absent); `None` when
+/// the dictionary's codes do not fit `u32`.
+fn find_code(dict: &StrDict, literal: &str) -> Option<Option<u32>> {
+    let len = u32::try_from(dict.len()).ok()?;
+    let (mut lo, mut hi) = (0u32, len);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        match dict.get(mid).as_bytes().cmp(literal.as_bytes()) {
+            std::cmp::Ordering::Less => lo = mid + 1,
+            std::cmp::Ordering::Greater => hi = mid,
+            std::cmp::Ordering::Equal => return Some(Some(mid)),
+        }
+    }
+    Some(None)
+}
+
 /// The time functions as the evaluator computes them; each is monotone (non-decreasing), so
 /// the images of a range's ends bound the images of its values.
 pub(crate) fn time_value(f: TimeFn, v: i64) -> i64 {
@@ -372,6 +455,7 @@ mod tests {
             rows: 10,
             stats: ColumnStats {
                 int_range: Some((lo, hi)),
+                code_range: None,
                 null_count: nulls,
             },
             site: Some("a.com"),

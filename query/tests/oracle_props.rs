@@ -6,7 +6,7 @@
 mod common;
 mod oracle;
 
-use common::{batch, Row, V};
+use common::{batch_with, Row, V};
 use ecomdash_query::{execute, execute_many, parse_and_check, MemorySource, QueryLimits};
 use ecomdash_storage::Table;
 use oracle::{canonical, same_rows, Agg, AggQuery, Col, Key, Op, Pred, HOUR_US, JAN1};
@@ -252,7 +252,7 @@ fn source(rows: &[Row], cuts: &[usize]) -> MemorySource {
     for (i, w) in cuts.windows(2).enumerate() {
         src.push(
             Table::Events,
-            batch(Table::Events, &rows[w[0]..w[1]], i % 2 == 1),
+            batch_with(Table::Events, &rows[w[0]..w[1]], i % 3 == 1, i % 3 == 2),
         );
     }
     src

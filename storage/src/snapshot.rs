@@ -12,10 +12,10 @@
 use std::sync::Arc;
 
 use crate::batch::project;
-use crate::column::ColumnBatch;
+use crate::column::{ColumnBatch, StrDict};
 use crate::error::ScanError;
 use crate::memtable::FrozenBatch;
-use crate::schema::Table;
+use crate::schema::{ColumnType, Table};
 use crate::segment::Zone;
 use crate::store::LiveSegment;
 
@@ -139,6 +139,24 @@ impl ScanUnit {
                 })
             }
             Source::Memtable(_) => None,
+        }
+    }
+
+    /// The sorted dictionary (byte-wise ascending, unique; checked when decoded) that schema
+    /// `Str` column `column` of this unit's rows indexes, shared by the segment's chunks, so a
+    /// reader can look a literal up by binary search and compare its code with the chunk's
+    /// [`ColumnStats`] zone before decoding any code. `Ok(None)` for memtable batches (their
+    /// dictionaries are in arrival order) and for columns of other types.
+    pub fn sorted_dictionary(&self, column: usize) -> Result<Option<Arc<StrDict>>, ScanError> {
+        match &self.source {
+            Source::Chunk { segment, .. } => {
+                let schema = segment.table.schema();
+                if column >= schema.len() || schema.column(column).ty != ColumnType::Str {
+                    return Ok(None);
+                }
+                Ok(Some(segment.segment.dictionary(column)?))
+            }
+            Source::Memtable(_) => Ok(None),
         }
     }
 

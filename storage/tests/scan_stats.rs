@@ -45,8 +45,19 @@ fn chunk_stats_are_exact_and_read_columns_reads_any_subset() {
         let batch = unit.read().unwrap();
         let Some(stats) = unit.column_stats(ts) else {
             assert!(unit.is_memtable(), "only memtable batches lack stats");
+            assert!(unit.sorted_dictionary(user).unwrap().is_none());
             continue;
         };
+        let dict = unit.sorted_dictionary(user).unwrap().unwrap();
+        assert!((1..dict.len() as u32).all(|c| dict.get(c - 1) < dict.get(c)));
+        assert!(
+            unit.sorted_dictionary(ts).unwrap().is_none(),
+            "not a string column"
+        );
+        let Some(Zone::Str { min_code, max_code }) = unit.column_stats(user).unwrap().zone else {
+            panic!("user_id has a code zone");
+        };
+        assert!(min_code <= max_code && (max_code as usize) < dict.len());
         chunks += 1;
         let ColumnVec::Int { values, .. } = batch.column(ts).unwrap() else {
             panic!("ts is an int column");

@@ -29,6 +29,11 @@ pub fn row(pairs: &[(&'static str, V)]) -> Row {
 /// One batch with every column of `table`, strings dictionary-encoded in first-seen order
 /// (`reverse_dict` puts the dictionary in reverse order so codes do not follow string order).
 pub fn batch(table: Table, rows: &[Row], reverse_dict: bool) -> ColumnBatch {
+    batch_with(table, rows, reverse_dict, false)
+}
+
+/// [`batch`] with every dictionary sorted byte-wise (as segments store them), when `sorted`.
+pub fn batch_with(table: Table, rows: &[Row], reverse_dict: bool, sorted: bool) -> ColumnBatch {
     let schema = table.schema();
     let mut columns = Vec::new();
     for def in schema.columns {
@@ -72,6 +77,9 @@ pub fn batch(table: Table, rows: &[Row], reverse_dict: bool) -> ColumnBatch {
                 }
                 // An unused entry so dictionaries differ between batches.
                 distinct.push("~unused".to_string());
+                if sorted {
+                    distinct.sort();
+                }
                 let dict = StrDict::from_strs(distinct.iter().map(String::as_str));
                 let code_of: HashMap<&str, u32> = distinct
                     .iter()
