@@ -103,6 +103,23 @@ struct RequestMemo {
     /// The props JSON of the current event, reused across the request's events (the row copies
     /// it), so a batch allocates it once.
     props: String,
+    /// The path and UTM values the last event handed to the actors: the events of a batch
+    /// mostly come from one page (pageview, clicks, scroll, engagement), so they share one
+    /// allocation when they repeat.
+    live_path: Option<Arc<str>>,
+    live_utm: [Option<Arc<str>>; 5],
+}
+
+/// `value` as an `Arc<str>`, sharing `last` when it holds the same text (and remembering it).
+fn shared_arc(last: &mut Option<Arc<str>>, value: &str) -> Arc<str> {
+    match last {
+        Some(arc) if **arc == *value => arc.clone(),
+        _ => {
+            let arc: Arc<str> = Arc::from(value);
+            *last = Some(arc.clone());
+            arc
+        }
+    }
 }
 
 /// What [`Enricher::assign_import_session`] decided for an imported line.
@@ -464,7 +481,10 @@ impl Enricher {
         let (Some((visitor, visitor_id)), Some(session_id)) = (visitor, session_id) else {
             return Ok(None);
         };
-        let arc = |v: Option<&str>| v.map(Arc::from);
+        let mut live_utm: [Option<Arc<str>>; 5] = Default::default();
+        for ((slot, value), last) in live_utm.iter_mut().zip(utm).zip(&mut memo.live_utm) {
+            *slot = value.as_deref().map(|value| shared_arc(last, value));
+        }
         Ok(Some(LiveEvent {
             received_ms,
             event_ms,
@@ -473,9 +493,9 @@ impl Enricher {
             session_id,
             is_pageview: event.event_type == EventType::Pageview,
             is_bot,
-            path: Some(Arc::from(&*path)),
+            path: Some(shared_arc(&mut memo.live_path, &path)),
             referrer_source: Some(referrer_source),
-            utm: utm.map(|v| arc(v.as_deref())),
+            utm: live_utm,
             country: geo.and_then(|g| g.country.clone()),
             device: agent.as_ref().map(|a| a.device_name.clone()),
             browser: agent.as_ref().map(|a| a.browser.clone()),
@@ -564,6 +584,46 @@ mod tests {
     use ecomdash_storage::Table;
 
     use super::*;
+
+    #[test]
+    fn events_of_a_request_share_repeated_paths_and_utm_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = 1_767_225_600_000;
+        let enricher = Enricher::open(dir.path(), now, TrustedProxies::none()).unwrap();
+        let sessions = SessionIndex::new(1_800_000);
+        let site = SiteContext {
+            domain: "shop.example",
+            sessions: &sessions,
+        };
+        let client = ClientContext::Http {
+            ip: "203.0.113.9".parse().unwrap(),
+            user_agent: "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
+            accept_language: Some("en"),
+        };
+        let bodies: [&[u8]; 3] = [
+            br#"{"type":"pageview","url":"https://shop.example/a?utm_source=news"}"#,
+            br#"{"type":"click","url":"https://shop.example/a?utm_source=news"}"#,
+            br#"{"type":"pageview","url":"https://shop.example/b?utm_source=ads"}"#,
+        ];
+        let events = bodies.iter().map(|body| decode_event(body));
+        let options = ValidateOptions {
+            now_ms: now,
+            check_ts_window: true,
+        };
+        let prepared = enricher
+            .prepare_events(&site, events, &client, options)
+            .unwrap();
+        let [a, a_again, b] = &prepared.live[..] else {
+            panic!("three live events expected")
+        };
+        let path = |e: &LiveEvent| e.path.clone().unwrap();
+        let source = |e: &LiveEvent| e.utm[0].clone().unwrap();
+        assert!(Arc::ptr_eq(&path(a), &path(a_again)));
+        assert!(Arc::ptr_eq(&source(a), &source(a_again)));
+        assert_eq!((&*path(a), &*source(a)), ("/a", "news"));
+        assert_eq!((&*path(b), &*source(b)), ("/b", "ads"));
+        assert_eq!(b.utm[1], None);
+    }
 
     #[test]
     fn prepares_a_row_without_the_raw_ip_or_user_agent() {
