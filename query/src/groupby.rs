@@ -360,8 +360,19 @@ const DENSE_GROUP_SLOTS: usize = 1 << 16;
 /// position for null.
 struct Domain {
     min: i64,
+    /// Distance between consecutive values (1, or a time unit for time buckets).
+    step: i64,
     size: usize,
 }
+
+/// Steps tried for integer keys whose range is too wide for a dense array: the buckets of
+/// `toDate`-free time functions (`toStartOfHour`, `toStartOfMinute`, whole seconds).
+const TIME_STEPS: [i64; 4] = [
+    crate::types::MICROS_PER_DAY,
+    crate::types::MICROS_PER_HOUR,
+    crate::types::MICROS_PER_MINUTE,
+    crate::types::MICROS_PER_SECOND,
+];
 
 impl Domain {
     fn position(&self, v: &Vector<'_>, r: usize) -> usize {
@@ -370,7 +381,7 @@ impl Domain {
         }
         match v {
             Vector::Str { codes, .. } => codes[r] as usize,
-            Vector::Int { values, .. } => (values[r] - self.min) as usize,
+            Vector::Int { values, .. } => ((values[r] - self.min) / self.step) as usize,
             Vector::Bool { values, .. } => usize::from(values[r]),
             _ => self.size - 1,
         }
@@ -389,11 +400,20 @@ fn dense_domains(keys: &[Vector<'_>], sel: &[u32]) -> Option<Vec<Domain>> {
         let d = match k {
             Vector::Str { dict, .. } => Domain {
                 min: 0,
+                step: 1,
                 size: dict.len() + 1,
             },
-            Vector::Bool { .. } => Domain { min: 0, size: 3 },
+            Vector::Bool { .. } => Domain {
+                min: 0,
+                step: 1,
+                size: 3,
+            },
             // one value for the whole batch (a key the unit's statistics fixed)
-            Vector::Const(_) => Domain { min: 0, size: 1 },
+            Vector::Const(_) => Domain {
+                min: 0,
+                step: 1,
+                size: 1,
+            },
             Vector::Int { values, validity } => {
                 let (mut lo, mut hi) = (i64::MAX, i64::MIN);
                 for &r in sel {
@@ -404,12 +424,38 @@ fn dense_domains(keys: &[Vector<'_>], sel: &[u32]) -> Option<Vec<Domain>> {
                     }
                 }
                 if lo > hi {
-                    Domain { min: 0, size: 1 }
+                    Domain {
+                        min: 0,
+                        step: 1,
+                        size: 1,
+                    }
                 } else {
-                    let span = usize::try_from(hi.checked_sub(lo)?).ok()?;
+                    let span = hi.checked_sub(lo)?;
+                    let fits = |step: i64| {
+                        (span / step)
+                            .checked_add(2)
+                            .and_then(|s| usize::try_from(s).ok())
+                            .filter(|&s| s <= limit)
+                    };
+                    let step = if fits(1).is_some() {
+                        1
+                    } else {
+                        // the widest time unit every selected value is a whole multiple of
+                        let on_grid = |step: i64| {
+                            sel.iter().all(|&r| {
+                                let r = r as usize;
+                                validity.as_ref().is_some_and(|v| !v[r])
+                                    || (values[r] - lo) % step == 0
+                            })
+                        };
+                        TIME_STEPS
+                            .into_iter()
+                            .find(|&step| fits(step).is_some() && on_grid(step))?
+                    };
                     Domain {
                         min: lo,
-                        size: span.checked_add(2)?,
+                        step,
+                        size: fits(step)?,
                     }
                 }
             }
