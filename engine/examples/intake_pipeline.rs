@@ -2,7 +2,9 @@
 //! N batches of 100 identical pageviews (the wrk benchmark's body) go through exactly what the
 //! batch handler runs between reading the body and appending: decode, validate, enrich and row
 //! encoding ([`Enricher::prepare_events`]). With `store`, each batch is then appended to a store
-//! in a temp dir (fsync durability) and waited for, as the handler does.
+//! in a temp dir (fsync durability) and waited for, as the handler does. `varied` is `pipeline`
+//! with a different page path in each event of a batch (identical events are the best case for
+//! what a request's events share).
 //!
 //! ```sh
 //! cargo build --release -p ecomdash-engine --example intake_pipeline
@@ -27,7 +29,13 @@ fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let mode = args.next().unwrap_or_else(|| "pipeline".to_owned());
     let batches: usize = args.next().map_or(Ok(200), |n| n.parse())?;
-    let body = format!("{{\"events\":[{}]}}", vec![EVENT; 100].join(","));
+    let events: Vec<String> = (0..100)
+        .map(|i| match mode.as_str() {
+            "varied" => EVENT.replace("/p/shoes?", &format!("/p/shoes-{i}?")),
+            _ => EVENT.to_owned(),
+        })
+        .collect();
+    let body = format!("{{\"events\":[{}]}}", events.join(","));
     let dir = tempfile::tempdir()?;
     let now_ms = 1_767_225_600_000;
     let enricher = Enricher::open(dir.path(), now_ms, TrustedProxies::none())?;
@@ -47,12 +55,12 @@ fn main() -> anyhow::Result<()> {
         check_ts_window: true,
     };
     let store = match mode.as_str() {
-        "pipeline" => None,
+        "pipeline" | "varied" => None,
         "store" => Some(Store::open(
             &dir.path().join("store"),
             StoreConfig::default(),
         )?),
-        other => anyhow::bail!("unknown mode {other:?}: pipeline or store"),
+        other => anyhow::bail!("unknown mode {other:?}: pipeline, varied or store"),
     };
     let mut accepted = 0;
     for _ in 0..batches {
