@@ -312,6 +312,25 @@ mod tests {
             results.push(kept);
         }
         assert_eq!(results[0], results[1]);
+
+        // Offsets are recorded from the first row with an id on (earlier ones found by a walk).
+        let mut mixed = RowBuf::new(Table::Events);
+        let mut row = vec![Value::Null; Table::Events.schema().len()];
+        row[1] = Value::Str("a.com");
+        mixed.push_row(&row).unwrap();
+        for id in ["x", "y", "x"] {
+            row[4] = Value::Str(id);
+            mixed.push_row(&row).unwrap();
+        }
+        let mut w = DedupWindow::new(1_000, 0);
+        let (kept, dropped) = w.filter(mixed, 0);
+        assert_eq!((kept.row_count(), dropped), (3, vec![3]));
+        let mut reader = kept.reader();
+        let mut ids = Vec::new();
+        while let Some((_, id)) = reader.next_row_pick(1, 4).unwrap() {
+            ids.push(id);
+        }
+        assert_eq!(ids, [Value::Null, Value::Str("x"), Value::Str("y")]);
     }
 
     #[test]

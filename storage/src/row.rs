@@ -66,7 +66,8 @@ pub struct RowBuf {
     /// False only when no row has a non-null `event_id` (always false for `sessions`).
     event_ids: bool,
     /// Byte offset of each row, when known: readers that need a few leading columns of each row
-    /// (deduplication) jump to the next row instead of decoding the rest.
+    /// (deduplication) jump to the next row instead of decoding the rest. [`RowBuf::push_row`]
+    /// records them only once a row carries an `event_id` (nothing reads them before).
     row_starts: Option<Vec<u32>>,
 }
 
@@ -84,7 +85,7 @@ impl RowBuf {
             row_count: 0,
             bytes: Vec::new(),
             event_ids: false,
-            row_starts: Some(Vec::new()),
+            row_starts: None,
         }
     }
 
@@ -94,7 +95,7 @@ impl RowBuf {
             row_count: 0,
             bytes: Vec::with_capacity(bytes),
             event_ids: false,
-            row_starts: Some(Vec::new()),
+            row_starts: None,
         }
     }
 
@@ -143,18 +144,39 @@ impl RowBuf {
                 });
             }
         }
-        if let Some(starts) = &mut self.row_starts {
-            match u32::try_from(self.bytes.len()) {
-                Ok(start) => starts.push(start),
-                Err(_) => self.row_starts = None,
-            }
+        if has_event_id(self.table, values) && !self.event_ids {
+            self.event_ids = true;
+            self.row_starts = self.scan_row_starts();
+        }
+        if self.event_ids {
+            let start = u32::try_from(self.bytes.len()).ok();
+            self.row_starts = self
+                .row_starts
+                .take()
+                .zip(start)
+                .map(|(mut starts, start)| {
+                    starts.push(start);
+                    starts
+                });
         }
         for value in values {
             encode_value(&mut self.bytes, value);
         }
         self.row_count += 1;
-        self.event_ids |= has_event_id(self.table, values);
         Ok(())
+    }
+
+    /// The offsets of the rows so far, found by walking them (`None` past 4 GiB).
+    fn scan_row_starts(&self) -> Option<Vec<u32>> {
+        let mut starts = Vec::with_capacity(self.bytes.capacity() / 256 + 1);
+        let mut reader = RowReader::new(self.table, &self.bytes);
+        loop {
+            let start = u32::try_from(reader.position()).ok()?;
+            match reader.next_row_pick(0, 0) {
+                Ok(Some(_)) => starts.push(start),
+                _ => return Some(starts),
+            }
+        }
     }
 
     /// Whether some row may carry an `event_id` (false: none does, deduplication has nothing
@@ -591,12 +613,20 @@ mod tests {
         assert!(!buf.may_have_event_ids());
         let copy = RowBuf::from_bytes(Table::Events, buf.as_bytes().to_vec()).unwrap();
         assert!(!copy.may_have_event_ids());
+        assert_eq!(buf.row_starts, None, "no offsets before an id");
         row[EVENT_ID_COLUMN] = Value::Str("id-1");
+        buf.push_row(&row).unwrap();
+        row[EVENT_ID_COLUMN] = Value::Null;
         buf.push_row(&row).unwrap();
         assert!(buf.may_have_event_ids());
         let copy = RowBuf::from_bytes(Table::Events, buf.as_bytes().to_vec()).unwrap();
         assert!(copy.may_have_event_ids());
         assert_eq!(copy, buf);
+        assert_eq!(buf.row_starts.as_ref().map(Vec::len), Some(3));
+        assert_eq!(
+            buf.row_starts, copy.row_starts,
+            "walked offsets match the decoded ones"
+        );
         // Sessions have no event_id column: index 4 there is another column.
         let mut sessions = RowBuf::new(Table::Sessions);
         let mut row = vec![Value::Null; Table::Sessions.schema().len()];
