@@ -79,6 +79,11 @@ impl IntEncoding {
 /// [`IntEncoding::ALL`] on a tie). The exact size of every candidate comes from one pass over the
 /// values (the same sizes [`IntEncoding::encoded_len`] computes one encoding at a time).
 pub fn choose_int_encoding(values: &[i64]) -> IntEncoding {
+    smallest_int_encoding(values).0
+}
+
+/// [`choose_int_encoding`] with the size of the body in that encoding.
+pub fn smallest_int_encoding(values: &[i64]) -> (IntEncoding, usize) {
     let lens = encoded_lens(values, false);
     let mut best = IntEncoding::Plain;
     let mut best_len = usize::MAX;
@@ -88,7 +93,7 @@ pub fn choose_int_encoding(values: &[i64]) -> IntEncoding {
             best_len = len;
         }
     }
-    best
+    (best, best_len)
 }
 
 /// [`IntEncoding::encoded_len`] of every encoding, in the order of [`IntEncoding::ALL`]: the
@@ -269,6 +274,8 @@ mod tests {
 
         #[test]
         fn chosen_encoding_is_the_smallest(values in ints()) {
+            let (encoding, len) = smallest_int_encoding(&values);
+            prop_assert_eq!(len, encoding.encoded_len(&values));
             let mut out = Vec::new();
             encode_ints(&values, &mut out);
             for encoding in IntEncoding::ALL {

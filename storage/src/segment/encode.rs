@@ -93,6 +93,15 @@ struct Gathered {
 
 fn gather(col: &ColumnVec, str_col: Option<&StrColumn>, rows: &[u32]) -> Gathered {
     fn with(rows: &[u32], validity: Option<&[bool]>, value: impl Fn(usize) -> i64) -> Gathered {
+        let Some(validity) = validity else {
+            // No nulls: plain loops the compiler can unroll.
+            let row_values: Vec<i64> = rows.iter().map(|&r| value(r as usize)).collect();
+            return Gathered {
+                values: row_values.clone(),
+                row_values,
+                present: vec![true; rows.len()],
+            };
+        };
         let mut out = Gathered {
             row_values: Vec::with_capacity(rows.len()),
             present: Vec::with_capacity(rows.len()),
@@ -100,7 +109,7 @@ fn gather(col: &ColumnVec, str_col: Option<&StrColumn>, rows: &[u32]) -> Gathere
         };
         for &r in rows {
             let r = r as usize;
-            let present = validity.is_none_or(|v| v[r]);
+            let present = validity[r];
             out.present.push(present);
             if present {
                 let v = value(r);
@@ -146,18 +155,18 @@ pub(super) fn encode_int_values(
     out: &mut Vec<u8>,
 ) -> Option<Vec<u8>> {
     let prefix_len = out.len();
-    let plain_choice = encoding::choose_int_encoding(values);
-    let plain_len = 1 + plain_choice.encoded_len(values);
+    let (plain_choice, plain_body_len) = encoding::smallest_int_encoding(values);
+    let plain_len = 1 + plain_body_len;
     let mut chosen: (IntEncoding, Vec<i64>) = (plain_choice, Vec::new());
     let mut header = Vec::new();
     if let Some(group) = group {
         if let Some(per_run) =
             rle::per_run_values(&group.runs, |r| present[r].then_some(row_values[r]))
         {
-            let choice = encoding::choose_int_encoding(&per_run);
+            let (choice, body_len) = encoding::smallest_int_encoding(&per_run);
             let mut group_header = vec![rle::GROUP_RUNS_TAG];
             put_varint(&mut group_header, group.column as u64);
-            if group_header.len() + 1 + choice.encoded_len(&per_run) < plain_len {
+            if group_header.len() + 1 + body_len < plain_len {
                 header = group_header;
                 chosen = (choice, per_run);
             }
