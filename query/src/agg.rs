@@ -293,9 +293,11 @@ impl Acc {
                     dict,
                     codes,
                     validity,
-                } if sets.len() == 1 => {
+                } if sets.len() == 1 || uniform.is_some() => {
                     // Charge for the strings the marks will resolve to.
-                    pending.mark(dict, codes, validity.as_deref(), sel) * DISTINCT_ENTRY_BYTES
+                    let group = uniform.unwrap_or(0);
+                    pending.mark(group, dict, codes, validity.as_deref(), sel)
+                        * DISTINCT_ENTRY_BYTES
                 }
                 v => distinct_update(sets, v, sel, gids),
             },
@@ -310,7 +312,20 @@ impl Acc {
                     1,
                 ) = (v, sketches.len())
                 {
-                    return pending.mark(dict, codes, validity.as_deref(), sel);
+                    return pending.mark(0, dict, codes, validity.as_deref(), sel);
+                }
+                if let (
+                    Vector::Str {
+                        dict,
+                        codes,
+                        validity,
+                    },
+                    Some(group),
+                ) = (v, uniform)
+                {
+                    // One group for the batch (a day's chunk of a daily series): mark codes,
+                    // hash each distinct string once when the sketches are needed.
+                    return pending.mark(group, dict, codes, validity.as_deref(), sel);
                 }
                 let mut added = 0;
                 let mut add = |g: usize, h: u64| {
@@ -399,13 +414,13 @@ impl Acc {
     fn flush_pending(&mut self) {
         match self {
             Acc::Distinct { sets, pending } => {
-                for (dict, code) in pending.drain() {
-                    sets[0].insert(hash128_str(dict.get(code)));
+                for (group, dict, code) in pending.drain() {
+                    sets[group as usize].insert(hash128_str(dict.get(code)));
                 }
             }
             Acc::Uniq { sketches, pending } => {
-                for (dict, code) in pending.drain() {
-                    sketches[0].insert(hash_str(dict.get(code)));
+                for (group, dict, code) in pending.drain() {
+                    sketches[group as usize].insert(hash_str(dict.get(code)));
                 }
             }
             _ => {}

@@ -148,17 +148,19 @@ pub(crate) fn sum_f64(values: &[f64]) -> f64 {
     lanes.iter().sum::<f64>() + rest.iter().sum::<f64>()
 }
 
-/// For one group: which codes of each dictionary were seen, as one flag per dictionary entry.
+/// Per group: which codes of each dictionary were seen, as one flag per dictionary entry.
 /// Marking is a store per row; strings are looked up once per distinct code when drained.
 #[derive(Default)]
 pub(crate) struct PendingCodes {
-    by_dict: FxHashMap<usize, (Arc<StrDict>, Vec<bool>)>,
+    /// (group, dictionary address) → the dictionary and its marked codes.
+    by_dict: FxHashMap<(u32, usize), (Arc<StrDict>, Vec<bool>)>,
 }
 
 impl PendingCodes {
-    /// Marks the codes of the selected, non-null rows. Returns bytes added.
+    /// Marks the codes of the selected, non-null rows for `group`. Returns bytes added.
     pub(crate) fn mark(
         &mut self,
+        group: u32,
         dict: &Arc<StrDict>,
         codes: &[u32],
         validity: Option<&[bool]>,
@@ -167,7 +169,7 @@ impl PendingCodes {
         let mut added = 0;
         let (_, seen) = self
             .by_dict
-            .entry(Arc::as_ptr(dict) as usize)
+            .entry((group, Arc::as_ptr(dict) as usize))
             .or_insert_with(|| {
                 added = dict.len();
                 (Arc::clone(dict), vec![false; dict.len()])
@@ -190,12 +192,12 @@ impl PendingCodes {
         added
     }
 
-    /// Every marked (dictionary, code), clearing the marks.
-    pub(crate) fn drain(&mut self) -> Vec<(Arc<StrDict>, u32)> {
+    /// Every marked (group, dictionary, code), clearing the marks.
+    pub(crate) fn drain(&mut self) -> Vec<(u32, Arc<StrDict>, u32)> {
         let mut out = Vec::new();
-        for (_, (dict, seen)) in self.by_dict.drain() {
+        for ((group, _), (dict, seen)) in self.by_dict.drain() {
             for (code, _) in seen.iter().enumerate().filter(|(_, &s)| s) {
-                out.push((Arc::clone(&dict), code as u32));
+                out.push((group, Arc::clone(&dict), code as u32));
             }
         }
         out
