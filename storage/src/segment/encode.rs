@@ -143,6 +143,35 @@ fn gather(col: &ColumnVec, str_col: Option<&StrColumn>, rows: &[u32]) -> Gathere
     }
 }
 
+/// [`rle::per_run_values`] over gathered values: one value per run for a column whose non-null
+/// values are constant within every run of `runs`; `None` if some run holds two different values.
+/// Runs without nulls are checked with a plain comparison loop.
+fn per_run_values(runs: &[u32], row_values: &[i64], present: &[bool]) -> Option<Vec<i64>> {
+    let mut out = Vec::with_capacity(runs.len());
+    let mut start = 0;
+    for &len in runs {
+        let end = start + len as usize;
+        let (values, present) = (row_values.get(start..end)?, &present[start..end]);
+        if let (true, Some(&first)) = (present.iter().all(|&p| p), values.first()) {
+            if values.iter().any(|&v| v != first) {
+                return None;
+            }
+            out.push(first);
+        } else {
+            let mut run_value = None;
+            for (&v, _) in values.iter().zip(present).filter(|(_, &p)| p) {
+                match run_value {
+                    Some(existing) if existing != v => return None,
+                    _ => run_value = Some(v),
+                }
+            }
+            out.extend(run_value);
+        }
+        start = end;
+    }
+    Some(out)
+}
+
 /// Appends the values section for integer-like values: the smallest integer encoding, or group
 /// runs when the column is constant within each run of the group column and that is smaller.
 ///
@@ -160,9 +189,7 @@ pub(super) fn encode_int_values(
     let mut chosen: (IntEncoding, Vec<i64>) = (plain_choice, Vec::new());
     let mut header = Vec::new();
     if let Some(group) = group {
-        if let Some(per_run) =
-            rle::per_run_values(&group.runs, |r| present[r].then_some(row_values[r]))
-        {
+        if let Some(per_run) = per_run_values(&group.runs, row_values, present) {
             let (choice, body_len) = encoding::smallest_int_encoding(&per_run);
             let mut group_header = vec![rle::GROUP_RUNS_TAG];
             put_varint(&mut group_header, group.column as u64);
@@ -247,4 +274,36 @@ pub(super) fn min_max(values: &[i64]) -> Option<(i64, i64)> {
             .iter()
             .fold((first, first), |(lo, hi), &v| (lo.min(v), hi.max(v))),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn per_run_values_match_the_generic_check(
+            runs in proptest::collection::vec(1u32..5, 0..20),
+            seed in proptest::collection::vec((0i64..3, any::<bool>()), 100),
+        ) {
+            let rows: usize = runs.iter().map(|&r| r as usize).sum();
+            let row_values: Vec<i64> = (0..rows).map(|r| seed[r % 100].0).collect();
+            let present: Vec<bool> = (0..rows).map(|r| seed[r % 100].1).collect();
+            let expected = rle::per_run_values(&runs, |r| present[r].then_some(row_values[r]));
+            prop_assert_eq!(per_run_values(&runs, &row_values, &present), expected);
+            let all = vec![true; rows];
+            let expected = rle::per_run_values(&runs, |r| Some(row_values[r]));
+            prop_assert_eq!(per_run_values(&runs, &row_values, &all), expected);
+            // Constant within runs: always found.
+            let mut constant = Vec::with_capacity(rows);
+            for (i, &len) in runs.iter().enumerate() {
+                constant.extend(std::iter::repeat_n(i as i64, len as usize));
+            }
+            let expected = rle::per_run_values(&runs, |r| Some(constant[r]));
+            prop_assert!(expected.is_some());
+            prop_assert_eq!(per_run_values(&runs, &constant, &all), expected);
+        }
+    }
 }
