@@ -212,6 +212,36 @@ impl ColumnBuilder {
         }
     }
 
+    /// Appends a null (the row codec's tag 0, which [`ColumnBuilder::push_encoded`] also takes):
+    /// a short path for the memtable, where most columns of most rows are null. Returns the
+    /// approximate heap bytes added, like [`ColumnBuilder::push`].
+    #[inline]
+    pub(crate) fn push_null(&mut self) -> usize {
+        match self {
+            ColumnBuilder::Int {
+                values,
+                validity,
+                nulls,
+            } => push_plain(values, validity, nulls, None) + 8,
+            ColumnBuilder::Float {
+                values,
+                validity,
+                nulls,
+            } => push_plain(values, validity, nulls, None) + 8,
+            ColumnBuilder::Bool {
+                values,
+                validity,
+                nulls,
+            } => push_plain(values, validity, nulls, None) + 1,
+            ColumnBuilder::Str {
+                codes,
+                validity,
+                nulls,
+                ..
+            } => push_plain(codes, validity, nulls, None) + 4,
+        }
+    }
+
     /// Room for `additional` more values without growing (a hint, amortized like `Vec::reserve`).
     pub(crate) fn reserve(&mut self, additional: usize) {
         match self {

@@ -59,7 +59,7 @@ impl StrDict {
 
     /// The bytes of `code`'s string: for comparisons, without `str` slicing's char-boundary
     /// checks. Panics if `code` is out of range, like [`StrDict::get`].
-    #[inline]
+    #[inline(always)]
     pub(crate) fn bytes_of(&self, code: u32) -> &[u8] {
         let i = code as usize;
         &self.bytes.as_bytes()[self.offsets[i] as usize..self.offsets[i + 1] as usize]

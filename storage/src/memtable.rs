@@ -208,6 +208,11 @@ impl Memtable {
             let mut added = 0;
             let mut failed = None;
             for builder in &mut part.builders {
+                if bytes.get(pos) == Some(&0) {
+                    pos += 1;
+                    added += builder.push_null();
+                    continue;
+                }
                 match builder.push_encoded(bytes, &mut pos) {
                     Ok(n) => added += n,
                     Err(reason) => {
