@@ -134,9 +134,8 @@ pub(crate) fn split_url(url: &str) -> Result<UrlParts<'_>, UrlError> {
     let mut valid = true;
     let mut upper = false;
     for &byte in host.as_bytes() {
-        valid &=
-            byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'-' | b'_' | b'[' | b']' | b':');
-        upper |= byte.is_ascii_uppercase();
+        valid &= HOST_BYTES[usize::from(byte)];
+        upper |= byte.wrapping_sub(b'A') < 26;
     }
     if !valid {
         return Err(UrlError::InvalidHost);
@@ -161,6 +160,20 @@ pub(crate) fn split_url(url: &str) -> Result<UrlParts<'_>, UrlError> {
         query,
     })
 }
+
+/// The bytes a hostname may have: ASCII letters and digits, `.`, `-`, `_`, and `[`, `]`, `:`
+/// for IPv6 literals.
+const HOST_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let b = byte as u8;
+        table[byte] =
+            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'[' | b']' | b':');
+        byte += 1;
+    }
+    table
+};
 
 /// `str::trim`, without decoding characters when both ends are plain ASCII (they nearly always
 /// are).
