@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use ecomdash_storage::{ColumnBatch, StrDict};
+use ecomdash_storage::{ColumnBatch, ColumnVec, StrDict};
 use rustc_hash::FxHashMap;
 
 use crate::error::QueryError;
@@ -25,6 +25,56 @@ pub(crate) struct DictMask {
     bits: Vec<bool>,
     /// `Some(b)` when every entry gives `b`: the predicate is constant over the dictionary.
     uniform: Option<bool>,
+}
+
+/// A string predicate of one batch, testable row by row through its dictionary mask.
+pub(crate) struct CodePredicate<'b> {
+    mask: Arc<DictMask>,
+    codes: &'b [u32],
+    validity: Option<&'b [bool]>,
+    negated: bool,
+}
+
+impl CodePredicate<'_> {
+    /// The rows of `sel` (all rows when `None`) where the predicate is true.
+    pub(crate) fn filter(&self, sel: Option<Vec<u32>>) -> Vec<u32> {
+        let n = self.codes.len();
+        if let (Some(b), None) = (self.mask.uniform, self.validity) {
+            return if b != self.negated {
+                sel.unwrap_or_else(|| (0..n as u32).collect())
+            } else {
+                Vec::new()
+            };
+        }
+        // a null row's code points nowhere (an all-null column has an empty dictionary)
+        let hit = |r: usize| {
+            self.validity.is_none_or(|v| v[r])
+                && self
+                    .mask
+                    .bits
+                    .get(self.codes[r] as usize)
+                    .copied()
+                    .unwrap_or(false)
+                    != self.negated
+        };
+        match sel {
+            Some(mut rows) => {
+                rows.retain(|&r| hit(r as usize));
+                rows
+            }
+            None => {
+                // branch-free compaction: always write, advance only on a hit
+                let mut rows = vec![0u32; n];
+                let mut k = 0usize;
+                for r in 0..n {
+                    rows[k] = r as u32;
+                    k += usize::from(hit(r));
+                }
+                rows.truncate(k);
+                rows
+            }
+        }
+    }
 }
 
 /// A dictionary kept alive next to the mask computed over it.
@@ -152,6 +202,78 @@ impl Evaluator {
                     }),
                 }
             }
+        })
+    }
+
+    /// A string predicate against literals on a column (`col op 'x'`, `col [NOT] IN (...)`,
+    /// `col [NOT] LIKE ...`) as its per-code mask over the batch's dictionary, with the
+    /// column's codes and validity and whether the mask is negated, so a filter can test
+    /// only the rows still selected. `None` for any other expression. The masks are the ones
+    /// [`Evaluator::eval`] computes and caches for the same expression.
+    pub(crate) fn dict_predicate<'b>(
+        &mut self,
+        expr: &Expr,
+        batch: &'b ColumnBatch,
+    ) -> Option<CodePredicate<'b>> {
+        let column = |e: &Expr| match e.kind {
+            ExprKind::Column(i) => match batch.column(i)? {
+                ColumnVec::Str {
+                    dict,
+                    codes,
+                    validity,
+                } => Some((dict, codes.as_slice(), validity.as_deref())),
+                _ => None,
+            },
+            _ => None,
+        };
+        let (mask, codes, validity, negated) = match &expr.kind {
+            ExprKind::Compare(op, a, b) => match (&a.kind, &b.kind) {
+                (_, ExprKind::Literal(Scalar::Str(lit))) => {
+                    let (dict, codes, validity) = column(a)?;
+                    let op = *op;
+                    let mask =
+                        self.dict_mask(expr, dict, |s| op.holds(s.as_bytes().cmp(lit.as_bytes())));
+                    (mask, codes, validity, false)
+                }
+                (ExprKind::Literal(Scalar::Str(lit)), _) => {
+                    let (dict, codes, validity) = column(b)?;
+                    let op = *op;
+                    let mask =
+                        self.dict_mask(expr, dict, |s| op.holds(lit.as_bytes().cmp(s.as_bytes())));
+                    (mask, codes, validity, false)
+                }
+                _ => return None,
+            },
+            ExprKind::InList {
+                expr: x,
+                list,
+                negated,
+            } => {
+                let (dict, codes, validity) = column(x)?;
+                let mask = self.dict_mask(expr, dict, |s| {
+                    list.iter()
+                        .any(|item| matches!(item, Scalar::Str(t) if t.as_ref() == s))
+                });
+                (mask, codes, validity, *negated)
+            }
+            ExprKind::Like {
+                expr: x,
+                pattern,
+                negated,
+                case_insensitive,
+            } => {
+                let (dict, codes, validity) = column(x)?;
+                let like = LikePattern::new(pattern, *case_insensitive);
+                let mask = self.dict_mask(expr, dict, |s| like.matches(s));
+                (mask, codes, validity, *negated)
+            }
+            _ => return None,
+        };
+        Some(CodePredicate {
+            mask,
+            codes,
+            validity,
+            negated,
         })
     }
 

@@ -383,6 +383,14 @@ pub(crate) fn narrow(
         return Ok(Vec::new());
     }
     for &conjunct in conjuncts {
+        // A string predicate tests only the rows still selected, through its dictionary mask.
+        if let Some(p) = eval.dict_predicate(conjunct, batch) {
+            sel = Some(p.filter(sel.take()));
+            if sel.as_ref().is_some_and(Vec::is_empty) {
+                break;
+            }
+            continue;
+        }
         let v = eval.eval(conjunct, batch)?;
         sel = match (sel.take(), &v) {
             (prev, Vector::Const(Scalar::Bool(true))) => prev,
