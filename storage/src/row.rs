@@ -292,7 +292,19 @@ pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
 }
 
 /// Reads a LEB128 varint at `*pos`, advancing it. `None` on truncation or overflow.
+#[inline]
 pub(crate) fn get_varint(bytes: &[u8], pos: &mut usize) -> Option<u64> {
+    // One byte (string lengths under 128, small numbers) is the common case.
+    match bytes.get(*pos) {
+        Some(&byte) if byte < 0x80 => {
+            *pos += 1;
+            Some(u64::from(byte))
+        }
+        _ => get_varint_long(bytes, pos),
+    }
+}
+
+fn get_varint_long(bytes: &[u8], pos: &mut usize) -> Option<u64> {
     let mut result = 0u64;
     let mut shift = 0u32;
     loop {
