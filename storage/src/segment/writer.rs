@@ -46,8 +46,7 @@ impl SortOrder {
 pub struct WriteOptions {
     /// Rows per chunk (the unit of zone-map pruning and of decoding), 1..=2^20.
     pub chunk_rows: usize,
-    /// zstd level for column blocks; dictionary blocks use at most
-    /// [`WriteOptions::DICTIONARY_ZSTD_LEVEL`].
+    /// zstd level for every block.
     pub zstd_level: i32,
     pub sort: SortOrder,
 }
@@ -55,11 +54,6 @@ pub struct WriteOptions {
 impl WriteOptions {
     pub const DEFAULT_CHUNK_ROWS: usize = 64 * 1024;
     pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
-    /// Highest zstd level for dictionary blocks (sorted unique strings, often random ids): in the
-    /// write-path workload (storage/examples/write_path.rs) level 1 made them smaller than level 3
-    /// (the whole segment 4.1% smaller with a UUID `event_id` per row, 0.8% without) for 30% fewer
-    /// compression instructions.
-    pub const DICTIONARY_ZSTD_LEVEL: i32 = 1;
 
     pub fn for_table(table: Table) -> WriteOptions {
         WriteOptions {
@@ -209,8 +203,7 @@ fn write_file(
     let order = row_order(schema, batch, options.sort, &str_columns);
     let (min_ts, max_ts) = time_range(&batch.columns[schema.time_column]);
 
-    let dictionary_level = options.zstd_level.min(WriteOptions::DICTIONARY_ZSTD_LEVEL);
-    let mut out = BlockWriter::create(path, dictionary_level)?;
+    let mut out = BlockWriter::create(path, options.zstd_level)?;
 
     let mut dicts = Vec::with_capacity(schema.len());
     let mut payload = Vec::new();
@@ -227,8 +220,6 @@ fn write_file(
             None => None,
         });
     }
-
-    out.set_level(options.zstd_level)?;
 
     // Group runs need an integer-like group column (readers reject a Float one).
     let group_column = match options.sort {
@@ -322,13 +313,6 @@ impl BlockWriter {
         header.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
         out.write_raw(&header)?;
         Ok(out)
-    }
-
-    /// Compresses the following blocks at zstd level `zstd_level`.
-    pub(super) fn set_level(&mut self, zstd_level: i32) -> Result<(), SegmentError> {
-        self.compressor
-            .set_compression_level(zstd_level)
-            .map_err(io_error(&self.path))
     }
 
     /// Writes footer and trailer, fsyncs, and returns the file's length.
