@@ -11,6 +11,7 @@ use ecomdash_storage::{ColumnBatch, ColumnVec, StrDict};
 use rustc_hash::FxHashMap;
 
 use crate::error::QueryError;
+use crate::kernels::compact;
 use crate::like::LikePattern;
 use crate::plan::{ArithOp, CmpOp, Expr, ExprKind, TimeFn};
 use crate::scalar_ops::in_list;
@@ -47,19 +48,20 @@ impl CodePredicate<'_> {
             };
         }
         // a null row's code points nowhere (an all-null column has an empty dictionary)
+        // `&`, not `&&`: both sides are cheap, and a branch on validity mispredicts
         let hit = |r: usize| {
             self.validity.is_none_or(|v| v[r])
-                && self
+                & (self
                     .mask
                     .bits
                     .get(self.codes[r] as usize)
                     .copied()
                     .unwrap_or(false)
-                    != self.negated
+                    != self.negated)
         };
         match sel {
             Some(mut rows) => {
-                rows.retain(|&r| hit(r as usize));
+                compact(&mut rows, hit);
                 rows
             }
             None => {

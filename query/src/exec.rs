@@ -12,6 +12,7 @@ use crate::access::scan_spec;
 use crate::error::QueryError;
 use crate::eval::Evaluator;
 use crate::groupby::PartialAgg;
+use crate::kernels::compact;
 use crate::materialize::to_batches;
 use crate::plan::{AggCall, Expr, Input, OrderKey, SelectPlan, Shape};
 use crate::scalar_ops::{eval_row, is_true};
@@ -396,8 +397,8 @@ pub(crate) fn narrow(
             (prev, Vector::Const(Scalar::Bool(true))) => prev,
             (Some(mut prev), Vector::Bool { values, validity }) => {
                 match validity {
-                    None => prev.retain(|&r| values[r as usize]),
-                    Some(valid) => prev.retain(|&r| values[r as usize] && valid[r as usize]),
+                    None => compact(&mut prev, |r| values[r]),
+                    Some(valid) => compact(&mut prev, |r| values[r] & valid[r]),
                 }
                 Some(prev)
             }

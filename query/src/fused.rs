@@ -127,10 +127,10 @@ pub(crate) fn run_fused(
                     }
                     None => select(eval, &up.conjuncts, &batch)?,
                 };
-                done.push((&up.conjuncts, sel.clone()));
                 if !sel.is_empty() {
                     aggregate_batch(&mut partials[i], eval, keys, aggs, &batch, up, &sel, budget)?;
                 }
+                done.push((&up.conjuncts, sel));
             }
             Ok(true)
         },

@@ -42,6 +42,17 @@ pub fn pack(values: impl IntoIterator<Item = u64>, width: u8, out: &mut Vec<u8>)
 /// Unpacks exactly `n` values of `width` bits; `bytes` must be exactly [`packed_len`] long and
 /// the padding bits of the last byte zero.
 pub fn unpack(bytes: &[u8], n: usize, width: u8) -> Result<Vec<u64>, DecodeError> {
+    unpack_map(bytes, n, width, |v| v)
+}
+
+/// [`unpack`] with `f` applied to every value on the way out, so a caller that offsets or
+/// converts the values (frame of reference) makes one vector in one pass instead of two.
+pub fn unpack_map<T>(
+    bytes: &[u8],
+    n: usize,
+    width: u8,
+    f: impl Fn(u64) -> T,
+) -> Result<Vec<T>, DecodeError> {
     if width > 64 {
         return Err(DecodeError("bit width above 64"));
     }
@@ -52,36 +63,94 @@ pub fn unpack(bytes: &[u8], n: usize, width: u8) -> Result<Vec<u64>, DecodeError
     if bytes.len() != expected {
         return Err(DecodeError("bit-packed length does not match value count"));
     }
-    if width == 0 {
-        return Ok(vec![0; n]);
-    }
     let mut out = Vec::with_capacity(n);
     match width {
-        8 => out.extend(bytes.iter().map(|&b| u64::from(b))),
+        0 => out.extend(std::iter::repeat_with(|| f(0)).take(n)),
+        8 => out.extend(bytes.iter().map(|&b| f(u64::from(b)))),
         16 => out.extend(
             bytes
                 .chunks_exact(2)
-                .map(|c| u64::from(u16::from_le_bytes([c[0], c[1]]))),
+                .map(|c| f(u64::from(u16::from_le_bytes([c[0], c[1]])))),
         ),
         32 => out.extend(
             bytes
                 .chunks_exact(4)
-                .map(|c| u64::from(u32::from_le_bytes([c[0], c[1], c[2], c[3]]))),
+                .map(|c| f(u64::from(u32::from_le_bytes([c[0], c[1], c[2], c[3]])))),
         ),
-        _ => unpack_any(bytes, n, u32::from(width), &mut out)?,
+        _ => {
+            let done = unpack_groups(bytes, n, width, &f, &mut out);
+            unpack_tail(bytes, done, n, u32::from(width), &f, &mut out)?;
+        }
     }
     Ok(out)
 }
 
-fn unpack_any(bytes: &[u8], n: usize, width: u32, out: &mut Vec<u64>) -> Result<(), DecodeError> {
+/// Fast path for the common narrow widths: whole groups of 8 values (exactly `width` bytes
+/// each, so every group starts on a byte boundary) while 8 more bytes follow the group, read
+/// as little-endian words at offsets the compiler knows. Returns how many values it unpacked;
+/// the rest (and other widths) go through [`unpack_tail`].
+fn unpack_groups<T>(
+    bytes: &[u8],
+    n: usize,
+    width: u8,
+    f: &impl Fn(u64) -> T,
+    out: &mut Vec<T>,
+) -> usize {
+    macro_rules! widths {
+        ($($w:literal)*) => {
+            match width {
+                $($w => groups::<$w, T>(bytes, n, f, out),)*
+                _ => 0,
+            }
+        };
+    }
+    widths!(1 2 3 4 5 6 7 9 10 11 12 13 14 15 17 18 19 20 21 22 23 24)
+}
+
+fn groups<const W: usize, T>(
+    bytes: &[u8],
+    n: usize,
+    f: &impl Fn(u64) -> T,
+    out: &mut Vec<T>,
+) -> usize {
+    let mask = (1u64 << W) - 1;
+    // group g reads bytes g*W .. g*W + W + 8 (its last value's word may run past the group)
+    let fast = if bytes.len() >= W + 8 {
+        ((bytes.len() - W - 8) / W + 1).min(n / 8)
+    } else {
+        0
+    };
+    for g in 0..fast {
+        let Some(group) = bytes.get(g * W..g * W + W + 8) else {
+            return g * 8;
+        };
+        for j in 0..8 {
+            let bit = j * W;
+            let at = bit / 8;
+            let mut word = [0u8; 8];
+            word.copy_from_slice(&group[at..at + 8]);
+            out.push(f((u64::from_le_bytes(word) >> (bit % 8)) & mask));
+        }
+    }
+    fast * 8
+}
+
+/// Values `i..n`, starting on a byte boundary or not, byte by byte; checks the padding bits.
+fn unpack_tail<T>(
+    bytes: &[u8],
+    mut i: usize,
+    n: usize,
+    width: u32,
+    f: &impl Fn(u64) -> T,
+    out: &mut Vec<T>,
+) -> Result<(), DecodeError> {
     let mask = if width == 64 {
         u64::MAX
     } else {
         (1u64 << width) - 1
     };
-    // Fast path: read 8 bytes at a time while a full little-endian word is available and the
-    // value fits in the 57 bits that a word always holds after the sub-byte shift.
-    let mut i = 0usize;
+    // Read 8 bytes at a time while a full little-endian word is available and the value fits
+    // in the 57 bits that a word always holds after the sub-byte shift.
     if width <= 56 {
         let w = width as usize;
         while i < n {
@@ -92,7 +161,7 @@ fn unpack_any(bytes: &[u8], n: usize, width: u32, out: &mut Vec<u64>) -> Result<
             };
             let mut buf = [0u8; 8];
             buf.copy_from_slice(word);
-            out.push((u64::from_le_bytes(buf) >> (bit % 8)) & mask);
+            out.push(f((u64::from_le_bytes(buf) >> (bit % 8)) & mask));
             i += 1;
         }
     }
@@ -115,7 +184,7 @@ fn unpack_any(bytes: &[u8], n: usize, width: u32, out: &mut Vec<u64>) -> Result<
             bits += 8;
             pos += 1;
         }
-        out.push((acc as u64) & mask);
+        out.push(f((acc as u64) & mask));
         acc >>= width;
         bits -= width;
         i += 1;
@@ -194,11 +263,38 @@ pub fn decode_for(bytes: &[u8], n: usize) -> Result<Vec<i64>, DecodeError> {
     let mut pos = 0;
     let min = unzigzag(get_varint(bytes, &mut pos).ok_or(DecodeError("bad frame minimum"))?);
     let width = *bytes.get(pos).ok_or(DecodeError("truncated frame width"))?;
-    let packed = unpack(&bytes[pos + 1..], n, width)?;
-    Ok(packed
-        .into_iter()
-        .map(|p| min.wrapping_add(p as i64))
-        .collect())
+    unpack_map(&bytes[pos + 1..], n, width, |p| min.wrapping_add(p as i64))
+}
+
+/// Frame-of-reference dictionary codes straight into `u32`, each checked to lie in `0..limit`:
+/// one vector and one pass instead of `i64` values converted afterwards. `Ok(None)` when the
+/// frame is wider than 32 bits (the caller then takes the general path, whose checks decide).
+pub fn decode_for_codes(
+    bytes: &[u8],
+    n: usize,
+    limit: u32,
+) -> Result<Option<Vec<u32>>, DecodeError> {
+    if n == 0 {
+        return Ok(None);
+    }
+    let mut pos = 0;
+    let min = unzigzag(get_varint(bytes, &mut pos).ok_or(DecodeError("bad frame minimum"))?);
+    let width = *bytes.get(pos).ok_or(DecodeError("truncated frame width"))?;
+    if width > 32 {
+        return Ok(None);
+    }
+    let base = u32::try_from(min)
+        .ok()
+        .filter(|&b| b < limit)
+        .ok_or(DecodeError("string code outside the dictionary"))?;
+    // `p < 2^width <= 2^32`, so `base + p` wraps past `u32::MAX` exactly when it ends below
+    // `base`; every code is in range without looking when the frame's top is.
+    let codes = unpack_map(&bytes[pos + 1..], n, width, |p| base.wrapping_add(p as u32))?;
+    let top = u64::from(base) + ((1u64 << width) - 1);
+    if top >= u64::from(limit) && codes.iter().any(|&c| c >= limit || c < base) {
+        return Err(DecodeError("string code outside the dictionary"));
+    }
+    Ok(Some(codes))
 }
 
 #[cfg(test)]
@@ -269,6 +365,63 @@ mod tests {
                 "width {width}"
             );
         }
+    }
+
+    #[test]
+    fn every_width_round_trips_through_the_group_path() {
+        // long enough that the 8-value groups do most of the work, with a ragged tail
+        for width in 0..=64u8 {
+            let max = if width == 64 {
+                u64::MAX
+            } else {
+                (1u64 << width) - 1
+            };
+            for n in [0usize, 1, 7, 8, 9, 15, 16, 17, 63, 1001] {
+                let values: Vec<u64> = (0..n as u64)
+                    .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(7) & max)
+                    .collect();
+                let mut out = Vec::new();
+                pack(values.iter().copied(), width, &mut out);
+                let mapped = unpack_map(&out, n, width, |v| v ^ 1).unwrap();
+                let expected: Vec<u64> = values.iter().map(|v| v ^ 1).collect();
+                assert_eq!(mapped, expected, "width {width} n {n}");
+                if let Some(last) = out.last_mut().filter(|_| (n * usize::from(width)) % 8 != 0) {
+                    *last |= 0x80;
+                    assert!(
+                        unpack(&out, n, width).is_err(),
+                        "padding width {width} n {n}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn codes_decode_like_frame_of_reference_and_are_range_checked() {
+        for limit in [1u32, 2, 3, 200, 5000] {
+            for n in [1usize, 9, 100, 777] {
+                let values: Vec<i64> = (0..n as i64)
+                    .map(|i| (i * 7919 + 3) % i64::from(limit))
+                    .collect();
+                let mut out = Vec::new();
+                encode_for(&values, &mut out);
+                let codes = decode_for_codes(&out, n, limit).unwrap().unwrap();
+                let expected: Vec<u32> = values.iter().map(|&v| v as u32).collect();
+                assert_eq!(codes, expected, "limit {limit} n {n}");
+                let max = values.iter().copied().max().unwrap() as u32;
+                assert!(decode_for_codes(&out, n, max).is_err(), "limit {max} n {n}");
+            }
+        }
+        let mut out = Vec::new();
+        encode_for(&[-1, 0, 1], &mut out);
+        assert!(decode_for_codes(&out, 3, 10).is_err());
+        // values near u32::MAX whose base + offset would wrap
+        let mut out = Vec::new();
+        encode_for(
+            &[i64::from(u32::MAX) - 1, i64::from(u32::MAX) + 1],
+            &mut out,
+        );
+        assert!(decode_for_codes(&out, 2, u32::MAX).is_err());
     }
 
     #[test]

@@ -187,6 +187,18 @@ pub fn decode_ints(bytes: &[u8], n: usize) -> Result<Vec<i64>, DecodeError> {
     }
 }
 
+/// Dictionary codes of `n` non-null rows, each checked to lie in `0..limit`, decoded straight
+/// into `u32` when the values are frame-of-reference coded (what the writer picks for codes);
+/// `Ok(None)` for every other encoding, which [`decode_ints`] then decodes.
+pub fn decode_codes(bytes: &[u8], n: usize, limit: u32) -> Result<Option<Vec<u32>>, DecodeError> {
+    match bytes.split_first() {
+        Some((&tag, body)) if IntEncoding::from_tag(tag) == Some(IntEncoding::FrameOfReference) => {
+            bitpack::decode_for_codes(body, n, limit)
+        }
+        _ => Ok(None),
+    }
+}
+
 const FLOAT_PLAIN: u8 = 0;
 const FLOAT_DECIMAL: u8 = 1;
 

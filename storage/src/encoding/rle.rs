@@ -39,21 +39,32 @@ pub fn encode_rle(values: &[i64], out: &mut Vec<u8>) {
     }
 }
 
+/// Longest run [`decode_rle`] writes as one fixed-size block.
+const SHORT_RUN: usize = 4;
+
 pub fn decode_rle(bytes: &[u8], n: usize) -> Result<Vec<i64>, DecodeError> {
     let mut pos = 0;
     let count = varint(bytes, &mut pos).ok_or(DecodeError("bad run count"))?;
     if count > n as u64 {
         return Err(DecodeError("more runs than values"));
     }
-    let mut out = Vec::with_capacity(n);
+    // room for one short run's fixed-size write past the end: no reallocation, no zero fill
+    let mut out = Vec::with_capacity(n + SHORT_RUN);
     for _ in 0..count {
         let v = unzigzag(varint(bytes, &mut pos).ok_or(DecodeError("bad run value"))?);
         let run = varint(bytes, &mut pos).ok_or(DecodeError("bad run length"))?;
         if run == 0 || run > (n - out.len()) as u64 {
             return Err(DecodeError("run length out of range"));
         }
-        // within capacity: no reallocation, no zero fill first
-        out.extend(std::iter::repeat_n(v, run as usize));
+        let end = out.len() + run as usize;
+        if run as usize <= SHORT_RUN {
+            // per-session columns are mostly runs of a few rows: one fixed-size copy instead
+            // of a loop whose trip count changes every run
+            out.extend_from_slice(&[v; SHORT_RUN]);
+            out.truncate(end);
+        } else {
+            out.extend(std::iter::repeat_n(v, run as usize));
+        }
     }
     if out.len() != n {
         return Err(DecodeError("runs do not add up to value count"));

@@ -382,7 +382,21 @@ impl Segment {
                 rle::expand_runs(&runs, validity.as_deref(), &per_run, info.rows)
                     .map_err(corrupt)?
             }
-            _ => encoding::decode_ints(values, present).map_err(corrupt)?,
+            _ => {
+                if let Some(dict) = dict.as_ref().filter(|_| present > 0) {
+                    let limit = u32::try_from(dict.len()).unwrap_or(u32::MAX);
+                    if let Some(codes) =
+                        encoding::decode_codes(values, present, limit).map_err(corrupt)?
+                    {
+                        return Ok(ColumnVec::Str {
+                            dict: Arc::clone(dict),
+                            codes: expand(codes, validity.as_deref(), 0),
+                            validity,
+                        });
+                    }
+                }
+                encoding::decode_ints(values, present).map_err(corrupt)?
+            }
         };
         int_column(*ty, ints, validity, dict).map_err(corrupt)
     }
