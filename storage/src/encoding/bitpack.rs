@@ -287,12 +287,20 @@ pub fn decode_for_codes(
         .ok()
         .filter(|&b| b < limit)
         .ok_or(DecodeError("string code outside the dictionary"))?;
-    // `p < 2^width <= 2^32`, so `base + p` wraps past `u32::MAX` exactly when it ends below
-    // `base`; every code is in range without looking when the frame's top is.
+    // `p < 2^width <= 2^32` is stored as `base + p` wrapped to 32 bits, so `c - base` (wrapped)
+    // gives `p` back. Every code is in range without looking when the frame's top is; else
+    // the largest `p` (a max over the vector, which vectorizes) decides.
     let codes = unpack_map(&bytes[pos + 1..], n, width, |p| base.wrapping_add(p as u32))?;
-    let top = u64::from(base) + ((1u64 << width) - 1);
-    if top >= u64::from(limit) && codes.iter().any(|&c| c >= limit || c < base) {
-        return Err(DecodeError("string code outside the dictionary"));
+    let in_range = |p: u64| u64::from(base) + p < u64::from(limit);
+    if !in_range((1u64 << width) - 1) {
+        let largest = codes
+            .iter()
+            .map(|&c| c.wrapping_sub(base))
+            .max()
+            .unwrap_or(0);
+        if !in_range(u64::from(largest)) {
+            return Err(DecodeError("string code outside the dictionary"));
+        }
     }
     Ok(Some(codes))
 }
