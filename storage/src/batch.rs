@@ -118,16 +118,10 @@ impl ColumnBuilder {
                 let Value::Str(s) = value else {
                     return push_plain(codes, validity, nulls, None) + 4;
                 };
-                // Many columns repeat the previous row's value (site, hostname, type, device):
-                // one compare instead of a hash lookup.
-                if let (Some(&last), Some(true)) = (codes.last(), validity.last()) {
-                    if dict.bytes_of(last) == s.as_bytes() {
-                        codes.push(last);
-                        validity.push(true);
-                        return 5;
-                    }
-                }
-                let (code, added) = intern(dict, index, s);
+                let (code, added) = match repeated_code(dict, codes, validity, s.as_bytes()) {
+                    Some(code) => (code, 0),
+                    None => intern(dict, index, s),
+                };
                 codes.push(code);
                 validity.push(true);
                 added + 5
@@ -148,63 +142,57 @@ impl ColumnBuilder {
     ) -> Result<usize, &'static str> {
         let tag = *bytes.get(*pos).ok_or("truncated value tag")?;
         *pos += 1;
+        if tag == 0 {
+            return Ok(self.push_null());
+        }
         match self {
             ColumnBuilder::Int {
                 values,
                 validity,
                 nulls,
             } => {
-                let v = match tag {
-                    0 => None,
-                    1 => Some(unzigzag(get_varint(bytes, pos).ok_or("bad varint")?)),
-                    _ => return Err("invalid value tag"),
-                };
-                Ok(push_plain(values, validity, nulls, v) + 8)
+                if tag != 1 {
+                    return Err("invalid value tag");
+                }
+                let v = unzigzag(get_varint(bytes, pos).ok_or("bad varint")?);
+                Ok(push_plain(values, validity, nulls, Some(v)) + 8)
             }
             ColumnBuilder::Float {
                 values,
                 validity,
                 nulls,
             } => {
-                let v = match tag {
-                    0 => None,
-                    1 => Some(read_f64(bytes, pos)?),
-                    _ => return Err("invalid value tag"),
-                };
-                Ok(push_plain(values, validity, nulls, v) + 8)
+                if tag != 1 {
+                    return Err("invalid value tag");
+                }
+                let v = read_f64(bytes, pos)?;
+                Ok(push_plain(values, validity, nulls, Some(v)) + 8)
             }
             ColumnBuilder::Bool {
                 values,
                 validity,
                 nulls,
             } => {
-                let v = match tag {
-                    0 => None,
-                    1 | 2 => Some(tag == 2),
-                    _ => return Err("invalid value tag"),
-                };
-                Ok(push_plain(values, validity, nulls, v) + 1)
+                if tag != 1 && tag != 2 {
+                    return Err("invalid value tag");
+                }
+                Ok(push_plain(values, validity, nulls, Some(tag == 2)) + 1)
             }
             ColumnBuilder::Str {
                 dict,
                 index,
                 codes,
                 validity,
-                nulls,
+                ..
             } => {
-                let s = match tag {
-                    0 => return Ok(push_plain(codes, validity, nulls, None) + 4),
-                    1 => read_str_bytes(bytes, pos)?,
-                    _ => return Err("invalid value tag"),
-                };
-                if let (Some(&last), Some(true)) = (codes.last(), validity.last()) {
-                    if dict.bytes_of(last) == s {
-                        codes.push(last);
-                        validity.push(true);
-                        return Ok(5);
-                    }
+                if tag != 1 {
+                    return Err("invalid value tag");
                 }
-                let (code, added) = intern_bytes(dict, index, s)?;
+                let s = read_str_bytes(bytes, pos)?;
+                let (code, added) = match repeated_code(dict, codes, validity, s) {
+                    Some(code) => (code, 0),
+                    None => intern_bytes(dict, index, s)?,
+                };
                 codes.push(code);
                 validity.push(true);
                 Ok(added + 5)
@@ -410,6 +398,16 @@ pub(crate) fn intern(dict: &mut StrDict, index: &mut HashTable<u32>, s: &str) ->
         return (code, 0);
     }
     insert_new(dict, index, hash, s)
+}
+
+/// The previous row's code when `s` repeats its value: many columns repeat it row after row
+/// (site, hostname, type, device), and one compare is cheaper than a hash lookup.
+#[inline]
+fn repeated_code(dict: &StrDict, codes: &[u32], validity: &[bool], s: &[u8]) -> Option<u32> {
+    match (codes.last(), validity.last()) {
+        (Some(&last), Some(true)) if dict.bytes_of(last) == s => Some(last),
+        _ => None,
+    }
 }
 
 /// [`intern`] for bytes that must be UTF-8 if they are new to `dict`.
