@@ -388,6 +388,7 @@ mod tests {
 
     use super::*;
     use crate::enrich::TrustedProxies;
+    use crate::pipeline::fixture::{self, Fixture};
 
     #[test]
     fn chunker_cuts_at_line_ends() {
@@ -420,14 +421,8 @@ mod tests {
 
     #[test]
     fn an_assigned_visitor_is_the_one_preparing_computes() {
-        let dir = tempfile::tempdir().unwrap();
-        let now = 1_767_225_600_000;
-        let enricher = Enricher::open(dir.path(), now, TrustedProxies::none()).unwrap();
-        let sessions = SessionIndex::new(1_800_000);
-        let site = SiteContext {
-            domain: "shop.example",
-            sessions: &sessions,
-        };
+        let fixture = Fixture::new();
+        let (enricher, site, now) = (&fixture.enricher, fixture.site(), fixture::NOW);
         let event = decode_event(
             br#"{"type":"pageview","url":"https://shop.example/","ts":1767225000000,"user_agent":"Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0","ip":"198.51.100.7"}"#,
         )

@@ -576,6 +576,42 @@ fn revenue_minor_units(event: &WireEvent<'_>) -> (Option<i64>, Option<String>) {
     (major.map(|m| (m * scale).round() as i64), Some(currency))
 }
 
+/// An enricher and a live-session index for `shop.example` at a fixed time, for unit tests.
+#[cfg(test)]
+pub(crate) mod fixture {
+    #![expect(clippy::unwrap_used)]
+
+    use super::{Enricher, SessionIndex, SiteContext, TrustedProxies};
+
+    /// 2026-01-01T00:00:00Z, the enricher's clock.
+    pub(crate) const NOW: i64 = 1_767_225_600_000;
+
+    pub(crate) struct Fixture {
+        pub(crate) enricher: Enricher,
+        pub(crate) sessions: SessionIndex,
+        /// Holds the enricher's salts until the test ends.
+        _dir: tempfile::TempDir,
+    }
+
+    impl Fixture {
+        pub(crate) fn new() -> Fixture {
+            let dir = tempfile::tempdir().unwrap();
+            Fixture {
+                enricher: Enricher::open(dir.path(), NOW, TrustedProxies::none()).unwrap(),
+                sessions: SessionIndex::new(1_800_000),
+                _dir: dir,
+            }
+        }
+
+        pub(crate) fn site(&self) -> SiteContext<'_> {
+            SiteContext {
+                domain: "shop.example",
+                sessions: &self.sessions,
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![expect(clippy::unwrap_used)]
@@ -583,18 +619,13 @@ mod tests {
     use ecomdash_protocol::decode_event;
     use ecomdash_storage::Table;
 
+    use super::fixture::{self, Fixture};
     use super::*;
 
     #[test]
     fn events_of_a_request_share_repeated_paths_and_utm_values() {
-        let dir = tempfile::tempdir().unwrap();
-        let now = 1_767_225_600_000;
-        let enricher = Enricher::open(dir.path(), now, TrustedProxies::none()).unwrap();
-        let sessions = SessionIndex::new(1_800_000);
-        let site = SiteContext {
-            domain: "shop.example",
-            sessions: &sessions,
-        };
+        let fixture = Fixture::new();
+        let (enricher, site, now) = (&fixture.enricher, fixture.site(), fixture::NOW);
         let client = ClientContext::Http {
             ip: "203.0.113.9".parse().unwrap(),
             user_agent: "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
@@ -627,14 +658,8 @@ mod tests {
 
     #[test]
     fn prepares_a_row_without_the_raw_ip_or_user_agent() {
-        let dir = tempfile::tempdir().unwrap();
-        let now = 1_767_225_600_000;
-        let enricher = Enricher::open(dir.path(), now, TrustedProxies::none()).unwrap();
-        let sessions = SessionIndex::new(1_800_000);
-        let site = SiteContext {
-            domain: "shop.example",
-            sessions: &sessions,
-        };
+        let fixture = Fixture::new();
+        let (enricher, site, now) = (&fixture.enricher, fixture.site(), fixture::NOW);
         let event = decode_event(
             br#"{"type":"ecommerce","name":"purchase","url":"https://shop.example/p?email=a@b.c&utm_source=news","ecommerce":{"order_id":"o1","order_value":19.99,"order_currency":"eur"},"props":{"password":"x","note":"mail me at a@b.example"}}"#,
         )
