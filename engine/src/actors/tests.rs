@@ -271,7 +271,6 @@ async fn quiet_sessions_give_up_their_actor_and_come_back_on_the_next_event() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_backlog_counts_each_event_until_an_actor_has_it_however_the_actor_ends() {
-    use super::session::{SessionActor, SessionArgs};
     use super::table::{Next, SessionTable};
 
     let live = LiveStats::default();
@@ -281,15 +280,7 @@ async fn the_backlog_counts_each_event_until_an_actor_has_it_however_the_actor_e
     let Some(Next::Activate(activate)) = table.accept(event("s"), &live) else {
         panic!("a new session asks for an actor")
     };
-    let (actor, handle) = Actor::spawn(
-        None,
-        SessionActor,
-        SessionArgs {
-            state: activate.state.clone(),
-        },
-    )
-    .await
-    .unwrap();
+    let (actor, handle) = spawn_session(&activate).await;
     table.attach(activate, actor.clone(), &live);
     assert!(table.accept(event("s"), &live).is_none());
     assert_eq!(backlog(), 8, "two events handed to the actor");
@@ -306,7 +297,6 @@ async fn the_backlog_counts_each_event_until_an_actor_has_it_however_the_actor_e
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn past_the_active_actor_cap_the_site_actor_applies_events_itself() {
-    use super::session::{SessionActor, SessionArgs};
     use super::table::{Next, SessionTable};
 
     let live = LiveStats::default();
@@ -315,15 +305,7 @@ async fn past_the_active_actor_cap_the_site_actor_applies_events_itself() {
     let Some(Next::Activate(activate)) = table.accept(event("a"), &live) else {
         panic!("under the cap a session gets an actor")
     };
-    let (actor, _) = Actor::spawn(
-        None,
-        SessionActor,
-        SessionArgs {
-            state: activate.state.clone(),
-        },
-    )
-    .await
-    .unwrap();
+    let (actor, _) = spawn_session(&activate).await;
     table.attach(activate, actor.clone(), &live);
     assert!(
         table.accept(event("b"), &live).is_none(),
@@ -335,4 +317,21 @@ async fn past_the_active_actor_cap_the_site_actor_applies_events_itself() {
     assert_eq!(table.active_len(), 1);
     assert_eq!(live.actor_backlog.load(Ordering::Relaxed), 0);
     actor.stop(None);
+}
+
+/// The SessionActor an activation asks for, unlinked (the SiteActor links its own).
+async fn spawn_session(
+    activate: &super::table::Activate,
+) -> (ActorRef<SessionMsg>, tokio::task::JoinHandle<()>) {
+    use super::session::{SessionActor, SessionArgs};
+
+    Actor::spawn(
+        None,
+        SessionActor,
+        SessionArgs {
+            state: activate.state.clone(),
+        },
+    )
+    .await
+    .unwrap()
 }
