@@ -3,8 +3,8 @@
 // server's 72-hour window. The transport and the storage are injected, so it is tested in node
 // (with mocked timers).
 //
-// `post(events)` sends one batch of at most MAX_BATCH events. It returns (a promise of) anything
-// for "done" and throws or rejects for "retry later". `send()` sends now (page hide, back online)
+// `post(events)` sends one batch of at most MAX_BATCH events. It returns (a promise of) a truthy
+// value for "done"; a falsy value, a throw or a rejection mean "retry later". `send()` sends now (page hide, back online)
 // and goes on with the rest of the queue after each success; the caller's `post` picks the
 // transport. `save(events)` is called with the queue (bounded, without the batch in flight) after
 // every change: the balanced and off privacy modes keep it in localStorage, strict mode nowhere.
@@ -29,20 +29,20 @@ export const createQueue = (post, save, stored) => {
   // Drops what is too old or past the bound, then saves.
   const keep = events => save((queue = events.filter(e => e?.ts > Date.now() - MAX_AGE_MS).slice(-MAX_QUEUED)))
 
-  const send = () => {
+  // Async only for `await`: it runs synchronously up to the post and never rejects (post's
+  // exceptions are caught; `save` must not throw: the tracker passes a guarded one).
+  const send = async () => {
     clearTimeout(timer)
     timer = 0
     keep(queue)
     const batch = queue.splice(0, MAX_BATCH)
     if (batch[0]) {
       save(queue)
-      new Promise(ok => ok(post(batch))).then(
-        () => send((backoffMs = 0)),
-        () => {
-          keep(batch.concat(queue))
-          timer = setTimeout(send, (backoffMs = Math.min(backoffMs * 2 || 1e3, MAX_BACKOFF_MS)))
-        }
-      )
+      try {
+        if (await post(batch)) return send((backoffMs = 0))
+      } catch {}
+      keep(batch.concat(queue))
+      timer = setTimeout(send, (backoffMs = Math.min(backoffMs * 2 || 1e3, MAX_BACKOFF_MS)))
     }
   }
   keep([].concat(stored))

@@ -2,12 +2,13 @@ import { test, mock } from 'node:test'
 import assert from 'node:assert/strict'
 import { createQueue, BATCH_SIZE, MAX_BATCH, MAX_QUEUED, WAIT_MS, MAX_AGE_MS } from '../../src/queue.js'
 
-// A transport that records every batch and answers from a script of outcomes ('ok' | 'fail').
+// A transport that records every batch and answers from a script of outcomes ('ok' | 'fail'):
+// true for done, a rejection for "retry later".
 const transport = outcomes => {
   const calls = []
   const post = events => {
     calls.push({ ids: events.map(e => e.event_id) })
-    return outcomes.shift() === 'fail' ? Promise.reject(new Error('offline')) : Promise.resolve()
+    return outcomes.shift() === 'fail' ? Promise.reject(new Error('offline')) : Promise.resolve(true)
   }
   return { calls, post }
 }
@@ -55,6 +56,30 @@ test('a failed batch is retried with backoff, with the same event ids, and never
   assert.equal(calls.length, 3, 'nothing is sent again after success')
 })
 
+test('a falsy answer (offline, a 5xx) and a synchronous throw are failures too: retried, then sent once', async t => {
+  mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1e12 })
+  t.after(() => mock.timers.reset())
+  const answers = [() => false, () => Promise.resolve(false), () => Promise.resolve(undefined), () => { throw new Error('beacon') }, () => 'sent']
+  const calls = []
+  const q = createQueue(events => (calls.push(events.map(e => e.event_id)), answers.shift()()), () => {})
+  const e = ev()
+  q.add(e)
+  mock.timers.tick(WAIT_MS)
+  for (const backoffMs of [1e3, 2e3, 4e3, 8e3]) {
+    await settle()
+    mock.timers.tick(backoffMs - 1)
+    const before = calls.length
+    mock.timers.tick(1)
+    assert.equal(calls.length, before + 1, `retried after ${backoffMs} ms`)
+  }
+  await settle()
+  assert.equal(calls.length, 5)
+  assert.ok(calls.every(c => c.length === 1 && c[0] === e.event_id))
+  mock.timers.tick(120e3)
+  await settle()
+  assert.equal(calls.length, 5, 'nothing is sent again after success')
+})
+
 test('send() retries at once (the page came back online)', async t => {
   mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1e12 })
   t.after(() => mock.timers.reset())
@@ -78,7 +103,7 @@ test('the offline queue is bounded and drops events older than 72 hours', async 
   const q = createQueue(
     events => {
       calls.push(events.map(e => e.event_id))
-      return online ? Promise.resolve() : Promise.reject(new Error('offline'))
+      return online ? Promise.resolve(true) : Promise.reject(new Error('offline'))
     },
     events => (saved = events.slice())
   )
@@ -146,7 +171,7 @@ test('the saved queue: every change is saved without the batch in flight, and a 
   const q = createQueue(
     events => {
       calls.push(events.map(e => e.event_id))
-      return answer === 'ok' ? Promise.resolve() : Promise.reject(new Error('offline'))
+      return answer === 'ok' ? Promise.resolve(true) : Promise.reject(new Error('offline'))
     },
     events => saves.push(events.map(e => e.event_id))
   )
@@ -163,7 +188,7 @@ test('the saved queue: every change is saved without the batch in flight, and a 
   const stored = JSON.parse(JSON.stringify([a, b]))
   saves.length = 0
   answer = 'ok'
-  const next = createQueue(events => (calls.push(events.map(e => e.event_id)), Promise.resolve()), events => saves.push(events.map(e => e.event_id)), stored)
+  const next = createQueue(events => (calls.push(events.map(e => e.event_id)), Promise.resolve(true)), events => saves.push(events.map(e => e.event_id)), stored)
   assert.deepEqual(saves[0], [a.event_id, b.event_id])
   next.send()
   await settle()
