@@ -606,6 +606,8 @@ test('uncaught errors are reported with message, source and line, redacted', { s
 test('data-auto-track="false" sends only what the API asks for', { skip }, async () => {
   await useSite({ 'auto-track': 'false' })
   const { page, context } = await open('/')
+  await page.waitForFunction(() => window.ecomDashAnalytics?.page)
+  assert.equal(await page.evaluate(() => history.pushState === History.prototype.pushState && history.replaceState === History.prototype.replaceState), true, "the page's history is left alone")
   await page.click('button.promo')
   await page.evaluate(() => {
     ecomDashAnalytics.event('manual')
