@@ -54,11 +54,11 @@ guard(() => {
   if (keepIds) store((visitorId = store() || uuid()))
 
   // A hidden page may be going away: sendBeacon then, fetch with keepalive otherwise (a 429 or
-  // 5xx answer is a failure: retried; `post` answers true when done, see queue.js). Offline, nothing is sent, not even a beacon (which the
-  // browser would accept and then lose): the queue keeps the events. In the balanced and off
-  // modes localStorage keeps the queue too (`ecomdash_q`), so they survive a reload and go out
-  // once the browser is back online; strict mode stores nothing. A damaged saved queue reads as
-  // none (guard).
+  // 5xx answer is a failure: retried; `post` answers true when done, see queue.js). Offline,
+  // nothing is sent, not even a beacon (which the browser would accept and then lose): the queue
+  // keeps the events. In the balanced and off modes localStorage keeps the queue too
+  // (`ecomdash_q`), so they survive a reload and go out once the browser is back online; strict
+  // mode stores nothing. A damaged saved queue reads as none (guard).
   const queue = createQueue(
     (events, body = JSON.stringify({ api_key: apiKey, events })) =>
       disabled() ||
