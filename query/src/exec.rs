@@ -413,6 +413,12 @@ pub(crate) fn narrow(
     Ok(sel.unwrap_or_else(|| (0..n as u32).collect()))
 }
 
+/// Whether `selected` of `rows` rows is few enough to decode the other columns at those rows
+/// only (a value read in place costs several times one decoded in a sequential pass).
+pub(crate) fn is_sparse(selected: usize, rows: usize) -> bool {
+    selected.saturating_mul(8) <= rows
+}
+
 fn row_bytes(row: &[Scalar]) -> usize {
     row.iter()
         .map(|s| match s {
@@ -527,7 +533,14 @@ where
                 }
                 let missing = plan.rest_columns.iter().any(|&c| first.column(c).is_none());
                 if missing {
-                    let second = read(&plan.rest_columns)?;
+                    // A selective filter: the other columns only at the selected rows.
+                    let second = if is_sparse(sel.len(), first.row_count) {
+                        bytes_read
+                            .fetch_add(unit.bytes_of(&plan.rest_columns), AtomicOrdering::Relaxed);
+                        unit.read_columns_at(&plan.rest_columns, &sel)?
+                    } else {
+                        read(&plan.rest_columns)?
+                    };
                     (Arc::new(join_batches(first, second)?), sel)
                 } else {
                     (first, sel)

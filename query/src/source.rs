@@ -41,6 +41,15 @@ pub trait BatchUnit: Send + Sync {
     /// The unit's rows with (at least) the given schema columns; an empty list reads no column
     /// and still yields the row count.
     fn read_columns(&self, columns: &[usize]) -> Result<Arc<ColumnBatch>, QueryError>;
+    /// [`BatchUnit::read_columns`] for a reader that looks only at rows `rows` (ascending):
+    /// the values at every other row are unspecified, so a source may decode just those rows.
+    fn read_columns_at(
+        &self,
+        columns: &[usize],
+        _rows: &[u32],
+    ) -> Result<Arc<ColumnBatch>, QueryError> {
+        self.read_columns(columns)
+    }
     fn row_count(&self) -> usize;
     /// Bytes read from storage to produce `columns` (compressed size for segments).
     fn bytes_of(&self, columns: &[usize]) -> u64;

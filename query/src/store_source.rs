@@ -30,6 +30,17 @@ impl BatchUnit for StoreUnit {
             .map_err(|e| QueryError::Storage(e.to_string()))
     }
 
+    fn read_columns_at(
+        &self,
+        columns: &[usize],
+        rows: &[u32],
+    ) -> Result<Arc<ColumnBatch>, QueryError> {
+        self.0
+            .read_columns_at(columns, rows)
+            .map(Arc::new)
+            .map_err(|e| QueryError::Storage(e.to_string()))
+    }
+
     fn row_count(&self) -> usize {
         self.0.row_count()
     }

@@ -58,6 +58,10 @@ fn memtable_and_segments_answer_the_same() {
         "SELECT level, count() FROM (SELECT session_id, windowFunnel(86400)(ts, name = 'pageview', name = 'add_to_cart') AS level FROM events GROUP BY session_id) GROUP BY level ORDER BY level",
         // props is null in every row: a LIKE over a column with an empty dictionary
         "SELECT count(), countIf(props NOT LIKE '%run%') FROM events WHERE props LIKE '%run%' OR path LIKE '/p/1%'",
+        // a filter keeping under an eighth of the rows: the segment read decodes the other
+        // columns at those rows only
+        "SELECT toDate(ts) AS d, sum(revenue), count(), uniq(session_id) FROM events WHERE path = '/p/3' AND name = 'add_to_cart' GROUP BY d ORDER BY d",
+        "SELECT ts, name, session_id, revenue FROM events WHERE path = '/p/3' AND name = 'add_to_cart' ORDER BY ts",
     ];
     let fresh: Vec<QueryResult> = queries.iter().map(|q| run(&store, q)).collect();
     let revenue: i64 = (0..300i64)

@@ -103,11 +103,32 @@ impl ScanUnit {
     /// that a requested column is not needed for these rows can skip decoding it. An empty
     /// `columns` decodes nothing and returns a batch with the unit's row count.
     pub fn read_columns(&self, columns: &[usize]) -> Result<ColumnBatch, ScanError> {
+        self.read_columns_rows(columns, None)
+    }
+
+    /// [`ScanUnit::read_columns`] for a reader that looks at rows `rows` (ascending) only:
+    /// segment columns whose encoding allows it are decoded at those rows alone and read as
+    /// null elsewhere ([`crate::segment::Segment::read_chunk_at`]); memtable batches are
+    /// returned whole. Values at other rows are unspecified.
+    pub fn read_columns_at(
+        &self,
+        columns: &[usize],
+        rows: &[u32],
+    ) -> Result<ColumnBatch, ScanError> {
+        self.read_columns_rows(columns, Some(rows))
+    }
+
+    fn read_columns_rows(
+        &self,
+        columns: &[usize],
+        rows: Option<&[u32]>,
+    ) -> Result<ColumnBatch, ScanError> {
         match &self.source {
-            Source::Chunk { segment, chunk } => segment
-                .segment
-                .read_chunk(*chunk, columns)
-                .map_err(|e| {
+            Source::Chunk { segment, chunk } => match rows {
+                Some(rows) => segment.segment.read_chunk_at(*chunk, columns, rows),
+                None => segment.segment.read_chunk(*chunk, columns),
+            }
+            .map_err(|e| {
                     if e.is_corrupt() {
                         tracing::error!(file = %segment.entry.file, chunk, error = %e, "corrupt segment block, run Store::scrub to quarantine it");
                     }

@@ -47,7 +47,7 @@ pub fn unpack(bytes: &[u8], n: usize, width: u8) -> Result<Vec<u64>, DecodeError
 
 /// [`unpack`] with `f` applied to every value on the way out, so a caller that offsets or
 /// converts the values (frame of reference) makes one vector in one pass instead of two.
-pub fn unpack_map<T>(
+pub fn unpack_map<T: Copy + Default>(
     bytes: &[u8],
     n: usize,
     width: u8,
@@ -89,7 +89,7 @@ pub fn unpack_map<T>(
 /// each, so every group starts on a byte boundary) while 8 more bytes follow the group, read
 /// as little-endian words at offsets the compiler knows. Returns how many values it unpacked;
 /// the rest (and other widths) go through [`unpack_tail`].
-fn unpack_groups<T>(
+fn unpack_groups<T: Copy + Default>(
     bytes: &[u8],
     n: usize,
     width: u8,
@@ -107,7 +107,7 @@ fn unpack_groups<T>(
     widths!(1 2 3 4 5 6 7 9 10 11 12 13 14 15 17 18 19 20 21 22 23 24)
 }
 
-fn groups<const W: usize, T>(
+fn groups<const W: usize, T: Copy + Default>(
     bytes: &[u8],
     n: usize,
     f: &impl Fn(u64) -> T,
@@ -120,16 +120,20 @@ fn groups<const W: usize, T>(
     } else {
         0
     };
-    for g in 0..fast {
+    // Written in place (no capacity check per value), so the group loop can be unrolled.
+    let start = out.len();
+    out.resize(start + fast * 8, T::default());
+    for (g, dst) in out[start..].chunks_exact_mut(8).enumerate() {
         let Some(group) = bytes.get(g * W..g * W + W + 8) else {
+            out.truncate(start + g * 8);
             return g * 8;
         };
-        for j in 0..8 {
+        for (j, slot) in dst.iter_mut().enumerate() {
             let bit = j * W;
             let at = bit / 8;
             let mut word = [0u8; 8];
             word.copy_from_slice(&group[at..at + 8]);
-            out.push(f((u64::from_le_bytes(word) >> (bit % 8)) & mask));
+            *slot = f((u64::from_le_bytes(word) >> (bit % 8)) & mask);
         }
     }
     fast * 8
@@ -290,8 +294,22 @@ pub fn decode_for_codes(
     // `p < 2^width <= 2^32` is stored as `base + p` wrapped to 32 bits, so `c - base` (wrapped)
     // gives `p` back. Every code is in range without looking when the frame's top is; else
     // the largest `p` (a max over the vector, which vectorizes) decides.
-    let codes = unpack_map(&bytes[pos + 1..], n, width, |p| base.wrapping_add(p as u32))?;
+    let packed = &bytes[pos + 1..];
     let in_range = |p: u64| u64::from(base) + p < u64::from(limit);
+    if width == 8 && packed.len() == n {
+        // One byte per code: the range check is a max over the bytes, before widening.
+        let top = packed.iter().copied().max().unwrap_or(0);
+        if !in_range(u64::from(top)) {
+            return Err(DecodeError("string code outside the dictionary"));
+        }
+        return Ok(Some(
+            packed
+                .iter()
+                .map(|&b| base.wrapping_add(u32::from(b)))
+                .collect(),
+        ));
+    }
+    let codes = unpack_map(packed, n, width, |p| base.wrapping_add(p as u32))?;
     if !in_range((1u64 << width) - 1) {
         let largest = codes
             .iter()
@@ -305,6 +323,99 @@ pub fn decode_for_codes(
     Ok(Some(codes))
 }
 
+/// Random access into a frame-of-reference sequence of `n` values: the value at any position
+/// without unpacking the others (a scan that needs a few rows of a column).
+#[derive(Clone, Copy, Debug)]
+pub struct ForValues<'a> {
+    min: i64,
+    width: u8,
+    packed: &'a [u8],
+    n: usize,
+}
+
+impl<'a> ForValues<'a> {
+    /// Reads the header of `bytes` (as [`decode_for`] takes them) and checks the packed length.
+    pub fn new(bytes: &'a [u8], n: usize) -> Result<ForValues<'a>, DecodeError> {
+        if n == 0 {
+            if !bytes.is_empty() {
+                return Err(DecodeError("bytes present for an empty sequence"));
+            }
+            return Ok(ForValues {
+                min: 0,
+                width: 0,
+                packed: &[],
+                n,
+            });
+        }
+        let mut pos = 0;
+        let min = unzigzag(get_varint(bytes, &mut pos).ok_or(DecodeError("bad frame minimum"))?);
+        let width = *bytes.get(pos).ok_or(DecodeError("truncated frame width"))?;
+        if width > 64 {
+            return Err(DecodeError("bit width above 64"));
+        }
+        let packed = &bytes[pos + 1..];
+        let expected = n
+            .checked_mul(usize::from(width))
+            .map(|bits| bits.div_ceil(8))
+            .ok_or(DecodeError("bit-packed length overflows"))?;
+        if packed.len() != expected {
+            return Err(DecodeError("bit-packed length does not match value count"));
+        }
+        Ok(ForValues {
+            min,
+            width,
+            packed,
+            n,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// The frame minimum (every value is at least this).
+    pub fn min(&self) -> i64 {
+        self.min
+    }
+
+    /// The offset from the minimum of value `i` (`i < len()`, else 0).
+    pub fn offset(&self, i: usize) -> u64 {
+        if i >= self.n || self.width == 0 {
+            return 0;
+        }
+        let width = usize::from(self.width);
+        let bit = i * width;
+        let byte = bit / 8;
+        let mut buf = [0u8; 16];
+        let end = (byte + 16).min(self.packed.len());
+        buf[..end - byte].copy_from_slice(&self.packed[byte..end]);
+        let mask = if width == 64 {
+            u64::MAX
+        } else {
+            (1u64 << width) - 1
+        };
+        ((u128::from_le_bytes(buf) >> (bit % 8)) as u64) & mask
+    }
+
+    /// Value `i` (`i < len()`).
+    pub fn get(&self, i: usize) -> i64 {
+        self.min.wrapping_add(self.offset(i) as i64)
+    }
+
+    /// The largest offset any value can have (`2^width - 1`).
+    pub fn max_offset(&self) -> u64 {
+        if self.width == 64 {
+            u64::MAX
+        } else {
+            (1u64 << self.width) - 1
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![expect(clippy::unwrap_used)]
@@ -312,6 +423,28 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+        #[test]
+        fn for_values_reads_any_position(values in proptest::collection::vec(any::<i64>(), 0..200), shift in 0u32..64) {
+            let values: Vec<i64> = values.into_iter().map(|v| v >> shift).collect();
+            let mut out = Vec::new();
+            encode_for(&values, &mut out);
+            let reader = ForValues::new(&out, values.len()).unwrap();
+            prop_assert_eq!(reader.len(), values.len());
+            for (i, &v) in values.iter().enumerate() {
+                prop_assert_eq!(reader.get(i), v);
+            }
+            let mut aligned = Vec::new();
+            if encode_for_byte_aligned(&values, &mut aligned) {
+                let reader = ForValues::new(&aligned, values.len()).unwrap();
+                for (i, &v) in values.iter().enumerate() {
+                    prop_assert_eq!(reader.get(i), v);
+                }
+            }
+        }
+    }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(128))]

@@ -199,6 +199,47 @@ pub fn decode_codes(bytes: &[u8], n: usize, limit: u32) -> Result<Option<Vec<u32
     }
 }
 
+/// Integers that can be read at any position without decoding the rest: plain and
+/// frame-of-reference sequences (the sequential encodings have no random access).
+#[derive(Clone, Copy, Debug)]
+pub enum IntsAt<'a> {
+    Plain(&'a [u8]),
+    FrameOfReference(bitpack::ForValues<'a>),
+}
+
+impl IntsAt<'_> {
+    /// Value `i` of the sequence (`i` below its length).
+    pub fn get(&self, i: usize) -> i64 {
+        match self {
+            IntsAt::Plain(body) => body.get(i * 8..i * 8 + 8).map_or(0, |b| {
+                i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+            }),
+            IntsAt::FrameOfReference(f) => f.get(i),
+        }
+    }
+}
+
+/// Random access to the `n` integers of `bytes` (`tag body`, as [`decode_ints`] takes them), or
+/// `Ok(None)` when their encoding is sequential (delta, delta of delta, run length).
+pub fn ints_at(bytes: &[u8], n: usize) -> Result<Option<IntsAt<'_>>, DecodeError> {
+    let (&tag, body) = bytes
+        .split_first()
+        .ok_or(DecodeError("missing integer encoding tag"))?;
+    match IntEncoding::from_tag(tag) {
+        Some(IntEncoding::Plain) => {
+            if Some(body.len()) != n.checked_mul(8) {
+                return Err(DecodeError("plain length does not match value count"));
+            }
+            Ok(Some(IntsAt::Plain(body)))
+        }
+        Some(IntEncoding::FrameOfReference) => Ok(Some(IntsAt::FrameOfReference(
+            bitpack::ForValues::new(body, n)?,
+        ))),
+        Some(_) => Ok(None),
+        None => Err(DecodeError("unknown integer encoding tag")),
+    }
+}
+
 const FLOAT_PLAIN: u8 = 0;
 const FLOAT_DECIMAL: u8 = 1;
 
@@ -279,6 +320,22 @@ mod tests {
         }
 
         #[test]
+        fn random_access_reads_what_decoding_does(values in ints()) {
+            for encoding in IntEncoding::ALL {
+                let mut out = Vec::new();
+                encoding.encode(&values, &mut out);
+                let at = ints_at(&out, values.len()).unwrap();
+                let random = matches!(encoding, IntEncoding::Plain | IntEncoding::FrameOfReference);
+                prop_assert_eq!(at.is_some(), random);
+                if let Some(at) = at {
+                    for (i, &v) in values.iter().enumerate() {
+                        prop_assert_eq!(at.get(i), v);
+                    }
+                }
+            }
+        }
+
+        #[test]
         fn one_pass_sizes_are_the_exact_sizes(values in ints()) {
             let exact: Vec<usize> = IntEncoding::ALL.iter().map(|e| e.encoded_len(&values)).collect();
             prop_assert_eq!(encoded_lens(&values, true).to_vec(), exact);
@@ -313,6 +370,11 @@ mod tests {
         fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64), n in 0usize..100) {
             let _ = decode_ints(&bytes, n);
             let _ = decode_floats(&bytes, n);
+            if let Ok(Some(at)) = ints_at(&bytes, n) {
+                for i in 0..n {
+                    let _ = at.get(i);
+                }
+            }
         }
     }
 

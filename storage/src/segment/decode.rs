@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::column::{ColumnBatch, ColumnVec, StrDict};
-use crate::encoding::{plain, DecodeError};
+use crate::encoding::{self, plain, DecodeError};
 use crate::schema::ColumnType;
 
 /// Splits a column payload (see the writer's `encode_column_chunk`) into the validity mask and
@@ -14,27 +14,144 @@ pub(super) fn split_validity(
     rows: usize,
     null_count: u64,
 ) -> Result<(Option<Vec<bool>>, &[u8]), DecodeError> {
+    let (bitmap, values) = split_bitmap(raw, rows, null_count)?;
+    let validity = bitmap.map(|b| plain::decode_bitmap(b, rows)).transpose()?;
+    Ok((validity, values))
+}
+
+/// [`split_validity`] without decoding the bitmap: `(bitmap, values)`, the bitmap `None` when
+/// no row is null. The same checks (length, zero padding bits, null count).
+pub(super) fn split_bitmap(
+    raw: &[u8],
+    rows: usize,
+    null_count: u64,
+) -> Result<(Option<&[u8]>, &[u8]), DecodeError> {
     let (&flags, rest) = raw.split_first().ok_or(DecodeError("empty column block"))?;
-    let (validity, values) = match flags {
+    let (bitmap, values) = match flags {
         0 => (None, rest),
         1 => {
             let len = rows.div_ceil(8);
             if rest.len() < len {
                 return Err(DecodeError("validity bitmap truncated"));
             }
-            let bits = plain::decode_bitmap(&rest[..len], rows)?;
-            // padding bits are checked to be zero, so the set bits are the present rows
-            let set: u32 = rest[..len].iter().map(|b| b.count_ones()).sum();
-            (Some((bits, set as usize)), &rest[len..])
+            let bitmap = &rest[..len];
+            if let Some(&last) = bitmap.last().filter(|_| rows % 8 != 0) {
+                if last >> (rows % 8) != 0 {
+                    return Err(DecodeError("nonzero padding bits in bitmap"));
+                }
+            }
+            (Some(bitmap), &rest[len..])
         }
         _ => return Err(DecodeError("unknown column block flags")),
     };
-    let present = validity.as_ref().map_or(rows, |(_, set)| *set);
-    let validity = validity.map(|(bits, _)| bits);
-    if (rows - present) as u64 != null_count || (validity.is_some() && null_count == 0) {
+    let present = bitmap.map_or(rows, |b| {
+        b.iter()
+            .map(|byte| byte.count_ones() as usize)
+            .sum::<usize>()
+    });
+    if (rows - present) as u64 != null_count || (bitmap.is_some() && null_count == 0) {
         return Err(DecodeError("null count differs from footer"));
     }
-    Ok((validity, values))
+    Ok((bitmap, values))
+}
+
+/// A column decoded only at `rows` (ascending, each below `row_count`), for a scan that needs
+/// a few rows of it: the values are read in place when their encoding allows random access
+/// (plain, frame of reference), and every other row reads as null. `Ok(None)` when it does not
+/// (sequential encodings, group runs, floats) or `rows` is not ascending: decode it all.
+pub(super) fn sparse_column(
+    ty: ColumnType,
+    values: &[u8],
+    present: usize,
+    bitmap: Option<&[u8]>,
+    row_count: usize,
+    rows: &[u32],
+    dict: Option<&Arc<StrDict>>,
+) -> Result<Option<ColumnVec>, DecodeError> {
+    let group_runs = values.first() == Some(&encoding::rle::GROUP_RUNS_TAG);
+    if ty == ColumnType::Float || group_runs || !rows.windows(2).all(|w| w[0] < w[1]) {
+        return Ok(None);
+    }
+    if rows.last().is_some_and(|&r| r as usize >= row_count) {
+        return Err(DecodeError("row outside the chunk"));
+    }
+    let Some(at) = encoding::ints_at(values, present)? else {
+        return Ok(None);
+    };
+    Ok(Some(match ty {
+        ColumnType::Float => return Ok(None),
+        ColumnType::Timestamp | ColumnType::Int => {
+            let (values, validity) = gather(&at, bitmap, row_count, rows, 0, Ok)?;
+            ColumnVec::Int {
+                values,
+                validity: Some(validity),
+            }
+        }
+        ColumnType::Bool => {
+            let (values, validity) = gather(&at, bitmap, row_count, rows, false, |v| match v {
+                0 => Ok(false),
+                1 => Ok(true),
+                _ => Err(DecodeError("bool value other than 0 or 1")),
+            })?;
+            ColumnVec::Bool {
+                values,
+                validity: Some(validity),
+            }
+        }
+        ColumnType::Str => {
+            let dict = dict.ok_or(DecodeError("string column without dictionary"))?;
+            let limit = dict.len() as u64;
+            let (codes, validity) = gather(&at, bitmap, row_count, rows, 0u32, |c| {
+                if (c as u64) < limit {
+                    Ok(c as u32)
+                } else {
+                    Err(DecodeError("string code outside the dictionary"))
+                }
+            })?;
+            ColumnVec::Str {
+                dict: Arc::clone(dict),
+                codes,
+                validity: Some(validity),
+            }
+        }
+    }))
+}
+
+/// The values at ascending `rows` (`fill` and invalid elsewhere): a row's value is the one at
+/// its rank among the present rows, counted through the bitmap as the rows advance.
+fn gather<T: Copy>(
+    at: &encoding::IntsAt<'_>,
+    bitmap: Option<&[u8]>,
+    row_count: usize,
+    rows: &[u32],
+    fill: T,
+    convert: impl Fn(i64) -> Result<T, DecodeError>,
+) -> Result<(Vec<T>, Vec<bool>), DecodeError> {
+    let mut values = vec![fill; row_count];
+    let mut validity = vec![false; row_count];
+    let (mut byte_at, mut rank_before) = (0usize, 0usize);
+    for &r in rows {
+        let r = r as usize;
+        let index = match bitmap {
+            None => r,
+            Some(bits) => {
+                let b = r / 8;
+                while byte_at < b {
+                    rank_before += bits[byte_at].count_ones() as usize;
+                    byte_at += 1;
+                }
+                let byte = bits[b];
+                let bit = r % 8;
+                if byte >> bit & 1 == 0 {
+                    continue;
+                }
+                rank_before + (byte & ((1u8 << bit) - 1)).count_ones() as usize
+            }
+        };
+        values[r] = convert(at.get(index))?;
+        validity[r] = true;
+    }
+    Ok((values, validity))
 }
 
 /// Builds an Int/Timestamp, Bool or Str column from decoded non-null integer values.

@@ -5,7 +5,9 @@ use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use super::decode::{append_batch, expand, int_column, null_column, split_validity};
+use super::decode::{
+    append_batch, expand, int_column, null_column, sparse_column, split_bitmap, split_validity,
+};
 use super::format::{
     check_structure, BlockRef, Compression, DictInfo, Footer, FORMAT_VERSION, HEADER_LEN, MAGIC,
     TRAILER_LEN,
@@ -194,6 +196,28 @@ impl Segment {
 
     /// Decodes schema columns `columns` of `chunk`, verifying each block's checksum first.
     pub fn read_chunk(&self, chunk: usize, columns: &[usize]) -> Result<ColumnBatch, SegmentError> {
+        self.read_chunk_rows(chunk, columns, None)
+    }
+
+    /// [`Segment::read_chunk`] for a reader that will look at rows `rows` (ascending) only: a
+    /// column whose values can be read in place (plain or frame-of-reference integers, codes
+    /// and booleans) is decoded at those rows alone and reads as null at every other row; other
+    /// columns are decoded whole. Checksums are verified as for a full read.
+    pub fn read_chunk_at(
+        &self,
+        chunk: usize,
+        columns: &[usize],
+        rows: &[u32],
+    ) -> Result<ColumnBatch, SegmentError> {
+        self.read_chunk_rows(chunk, columns, Some(rows))
+    }
+
+    fn read_chunk_rows(
+        &self,
+        chunk: usize,
+        columns: &[usize],
+        rows_at: Option<&[u32]>,
+    ) -> Result<ColumnBatch, SegmentError> {
         if chunk >= self.footer.chunks.len() {
             return Err(SegmentError::OutOfRange {
                 what: "chunk",
@@ -207,7 +231,7 @@ impl Segment {
         for &column in columns {
             self.check_column(column)?;
             out.push(match self.column_map[column] {
-                Some(seg_col) => self.decode_column(chunk, seg_col, &mut runs_cache)?,
+                Some(seg_col) => self.decode_column(chunk, seg_col, &mut runs_cache, rows_at)?,
                 None => null_column(self.schema.column(column).ty, rows),
             });
         }
@@ -349,6 +373,7 @@ impl Segment {
         chunk: usize,
         seg_col: usize,
         cache: &mut Option<(usize, Arc<Vec<u32>>)>,
+        rows_at: Option<&[u32]>,
     ) -> Result<ColumnVec, SegmentError> {
         let info = &self.footer.chunks[chunk];
         let col = &info.columns[seg_col];
@@ -360,9 +385,19 @@ impl Segment {
             _ => None,
         };
         let raw = self.block(&col.block, &what)?;
+        let present = info.rows - col.null_count as usize;
+        if let Some(rows) = rows_at {
+            let (bitmap, values) =
+                split_bitmap(&raw, info.rows, col.null_count).map_err(corrupt)?;
+            let sparse =
+                sparse_column(*ty, values, present, bitmap, info.rows, rows, dict.as_ref())
+                    .map_err(corrupt)?;
+            if let Some(column) = sparse {
+                return Ok(column);
+            }
+        }
         let (validity, values) =
             split_validity(&raw, info.rows, col.null_count).map_err(corrupt)?;
-        let present = info.rows - col.null_count as usize;
         if *ty == ColumnType::Float {
             let floats = encoding::decode_floats(values, present).map_err(corrupt)?;
             return Ok(ColumnVec::Float {
