@@ -101,7 +101,15 @@ pub fn write_segment_with(
     let schema = table.schema();
     validate(schema, batch)?;
     write_atomically(dir, file_name, |tmp_path| {
-        write_file(tmp_path, schema, site, day, batch, options)
+        write_file(
+            tmp_path,
+            schema,
+            site,
+            day,
+            batch,
+            options,
+            encode_threads(batch.row_count),
+        )
     })
 }
 
@@ -181,6 +189,69 @@ fn validate(schema: &Schema, batch: &ColumnBatch) -> Result<(), SegmentError> {
     Ok(())
 }
 
+/// Rows below which a segment is encoded on the calling thread only.
+const PARALLEL_MIN_ROWS: usize = 16 * 1024;
+/// Most threads one segment is encoded on.
+const MAX_ENCODE_THREADS: usize = 4;
+
+fn encode_threads(rows: usize) -> usize {
+    if rows < PARALLEL_MIN_ROWS {
+        return 1;
+    }
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, MAX_ENCODE_THREADS)
+}
+
+/// Runs `task(i, compressor)` for every `i < count` on up to `threads` threads (the calling one
+/// included), each with its own zstd compressor, and returns the results in index order. Tasks
+/// are taken one at a time from a shared counter, so a slow column does not hold a whole share.
+fn run_tasks<T: Send>(
+    count: usize,
+    threads: usize,
+    zstd_level: i32,
+    path: &Path,
+    task: impl Fn(usize, &mut zstd::bulk::Compressor<'static>) -> Result<T, SegmentError> + Sync,
+) -> Result<Vec<T>, SegmentError> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let work = || -> Result<Vec<(usize, T)>, SegmentError> {
+        let mut compressor = zstd::bulk::Compressor::new(zstd_level).map_err(io_error(path))?;
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            if i >= count {
+                return Ok(done);
+            }
+            done.push((i, task(i, &mut compressor)?));
+        }
+    };
+    let threads = threads.clamp(1, count.max(1));
+    let parts: Vec<Result<Vec<(usize, T)>, SegmentError>> = if threads == 1 {
+        vec![work()]
+    } else {
+        std::thread::scope(|scope| {
+            let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
+            let mut parts = vec![work()];
+            for helper in helpers {
+                parts.push(
+                    helper
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                );
+            }
+            parts
+        })
+    };
+    let mut slots: Vec<Option<T>> = (0..count).map(|_| None).collect();
+    for part in parts {
+        for (i, result) in part? {
+            slots[i] = Some(result);
+        }
+    }
+    Ok(slots.into_iter().flatten().collect())
+}
+
 fn write_file(
     path: &Path,
     schema: &'static Schema,
@@ -188,38 +259,44 @@ fn write_file(
     day: i32,
     batch: &ColumnBatch,
     options: &WriteOptions,
+    threads: usize,
 ) -> Result<SegmentMeta, SegmentError> {
     let chunk_rows = options.chunk_rows.clamp(1, MAX_CHUNK_ROWS);
-    let str_columns: Vec<Option<StrColumn>> = batch
-        .columns
-        .iter()
-        .map(|col| match col {
-            ColumnVec::Str { dict, codes, .. } => Some(StrColumn {
-                sorted: dictionary::build_sorted(dict, codes, |row| !col.is_null(row)),
-            }),
-            _ => None,
-        })
-        .collect();
+    let level = options.zstd_level;
+    // Dictionaries (sorted, then encoded and compressed) column by column, on all threads.
+    let sorted: Vec<Option<(StrColumn, CompressedBlock)>> = run_tasks(
+        batch.columns.len(),
+        threads,
+        level,
+        path,
+        |i, compressor| {
+            let col = &batch.columns[i];
+            let ColumnVec::Str { dict, codes, .. } = col else {
+                return Ok(None);
+            };
+            let sorted = dictionary::build_sorted(dict, codes, |row| !col.is_null(row));
+            let mut payload = Vec::new();
+            dictionary::encode(&sorted.dict, &mut payload);
+            let block = compress_block(compressor, path, &payload, None)?;
+            Ok(Some((StrColumn { sorted }, block)))
+        },
+    )?;
+    let mut str_columns: Vec<Option<StrColumn>> = Vec::with_capacity(sorted.len());
+    let mut dict_blocks: Vec<Option<(usize, CompressedBlock)>> = Vec::with_capacity(sorted.len());
+    for column in sorted {
+        match column {
+            Some((s, block)) => {
+                dict_blocks.push(Some((s.sorted.dict.len(), block)));
+                str_columns.push(Some(s));
+            }
+            None => {
+                dict_blocks.push(None);
+                str_columns.push(None);
+            }
+        }
+    }
     let order = row_order(schema, batch, options.sort, &str_columns);
     let (min_ts, max_ts) = time_range(&batch.columns[schema.time_column]);
-
-    let mut out = BlockWriter::create(path, options.zstd_level)?;
-
-    let mut dicts = Vec::with_capacity(schema.len());
-    let mut payload = Vec::new();
-    for str_col in &str_columns {
-        dicts.push(match str_col {
-            Some(s) => {
-                payload.clear();
-                dictionary::encode(&s.sorted.dict, &mut payload);
-                Some(DictInfo {
-                    entries: s.sorted.dict.len(),
-                    block: out.write_block(&payload)?,
-                })
-            }
-            None => None,
-        });
-    }
 
     // Group runs need an integer-like group column (readers reject a Float one).
     let group_column = match options.sort {
@@ -230,32 +307,69 @@ fn write_file(
         }
         _ => None,
     };
-    let mut chunks = Vec::with_capacity(order.len().div_ceil(chunk_rows));
-    for rows in order.chunks(chunk_rows) {
-        let group = group_column.map(|g| {
-            let (values, validity) =
-                int_like_values(&batch.columns[g], str_columns[g].as_ref(), rows);
-            let validity = validity.iter().any(|p| !p).then_some(validity);
-            GroupRuns {
-                column: g,
-                runs: rle::run_lengths(&values, validity.as_deref()),
-            }
+    let chunk_list: Vec<&[u32]> = order.chunks(chunk_rows).collect();
+    let groups: Vec<Option<GroupRuns>> = chunk_list
+        .iter()
+        .map(|rows| {
+            group_column.map(|g| {
+                let (values, validity) =
+                    int_like_values(&batch.columns[g], str_columns[g].as_ref(), rows);
+                let validity = validity.iter().any(|p| !p).then_some(validity);
+                GroupRuns {
+                    column: g,
+                    runs: rle::run_lengths(&values, validity.as_deref()),
+                }
+            })
+        })
+        .collect();
+    // Every (chunk, column) block encoded and compressed on all threads, written in order below.
+    let columns = schema.len();
+    let blocks: Vec<(CompressedBlock, u64, Option<super::Zone>)> = run_tasks(
+        chunk_list.len() * columns,
+        threads,
+        level,
+        path,
+        |task, compressor| {
+            let (chunk, index) = (task / columns, task % columns);
+            let mut payload = Vec::new();
+            let group = groups[chunk].as_ref().filter(|g| g.column != index);
+            let (null_count, zone, alternative) = encode_column_chunk(
+                &batch.columns[index],
+                str_columns[index].as_ref(),
+                chunk_list[chunk],
+                group,
+                &mut payload,
+            );
+            let block = compress_block(compressor, path, &payload, alternative.as_deref())?;
+            Ok((block, null_count, zone))
+        },
+    )?;
+
+    let mut out = BlockWriter::create(path, level)?;
+    let mut dicts = Vec::with_capacity(columns);
+    for dict in dict_blocks {
+        dicts.push(match dict {
+            Some((entries, block)) => Some(DictInfo {
+                entries,
+                block: out.write_compressed(&block)?,
+            }),
+            None => None,
         });
-        let mut columns = Vec::with_capacity(schema.len());
-        for (index, (col, str_col)) in batch.columns.iter().zip(&str_columns).enumerate() {
-            payload.clear();
-            let group = group.as_ref().filter(|g| g.column != index);
-            let (null_count, zone, alternative) =
-                encode_column_chunk(col, str_col.as_ref(), rows, group, &mut payload);
-            columns.push(ColumnChunkInfo {
-                block: out.write_smaller_block(&payload, alternative.as_deref())?,
+    }
+    let mut blocks = blocks.into_iter();
+    let mut chunks = Vec::with_capacity(chunk_list.len());
+    for rows in &chunk_list {
+        let mut infos = Vec::with_capacity(columns);
+        for (block, null_count, zone) in blocks.by_ref().take(columns) {
+            infos.push(ColumnChunkInfo {
+                block: out.write_compressed(&block)?,
                 null_count,
                 zone,
             });
         }
         chunks.push(ChunkInfo {
             rows: rows.len(),
-            columns,
+            columns: infos,
         });
     }
 
@@ -283,6 +397,44 @@ fn write_file(
         min_ts,
         max_ts,
         file_bytes,
+    })
+}
+
+/// A block ready to append: the bytes to store and how to read them back.
+pub(super) struct CompressedBlock {
+    stored: Vec<u8>,
+    raw_len: u64,
+    crc: u32,
+    compression: Compression,
+}
+
+/// Compresses the smaller (after compression) of two equivalent payloads; a payload zstd does
+/// not shrink is stored raw.
+pub(super) fn compress_block(
+    compressor: &mut zstd::bulk::Compressor<'static>,
+    path: &Path,
+    payload: &[u8],
+    alternative: Option<&[u8]>,
+) -> Result<CompressedBlock, SegmentError> {
+    let mut payload = payload;
+    let mut compressed = compressor.compress(payload).map_err(io_error(path))?;
+    if let Some(alternative) = alternative {
+        let other = compressor.compress(alternative).map_err(io_error(path))?;
+        if other.len() < compressed.len().min(payload.len()) {
+            payload = alternative;
+            compressed = other;
+        }
+    }
+    let (stored, compression) = if compressed.len() < payload.len() {
+        (compressed, Compression::Zstd)
+    } else {
+        (payload.to_vec(), Compression::None)
+    };
+    Ok(CompressedBlock {
+        crc: crc32c::crc32c(&stored),
+        raw_len: payload.len() as u64,
+        stored,
+        compression,
     })
 }
 
@@ -372,35 +524,24 @@ impl BlockWriter {
         payload: &[u8],
         alternative: Option<&[u8]>,
     ) -> Result<BlockRef, SegmentError> {
-        let mut payload = payload;
-        let mut compressed = self
-            .compressor
-            .compress(payload)
-            .map_err(io_error(&self.path))?;
-        if let Some(alternative) = alternative {
-            let other = self
-                .compressor
-                .compress(alternative)
-                .map_err(io_error(&self.path))?;
-            if other.len() < compressed.len().min(payload.len()) {
-                payload = alternative;
-                compressed = other;
-            }
-        }
-        let (stored, compression) = if compressed.len() < payload.len() {
-            (compressed.as_slice(), Compression::Zstd)
-        } else {
-            (payload, Compression::None)
-        };
-        let block = BlockRef {
+        let block = compress_block(&mut self.compressor, &self.path, payload, alternative)?;
+        self.write_compressed(&block)
+    }
+
+    /// Appends a block compressed by [`compress_block`].
+    pub(super) fn write_compressed(
+        &mut self,
+        block: &CompressedBlock,
+    ) -> Result<BlockRef, SegmentError> {
+        let written = BlockRef {
             offset: self.offset,
-            stored_len: stored.len() as u64,
-            raw_len: payload.len() as u64,
-            crc: crc32c::crc32c(stored),
-            compression,
+            stored_len: block.stored.len() as u64,
+            raw_len: block.raw_len,
+            crc: block.crc,
+            compression: block.compression,
         };
-        self.write_raw(stored)?;
-        Ok(block)
+        self.write_raw(&block.stored)?;
+        Ok(written)
     }
 }
 
@@ -414,4 +555,99 @@ fn time_range(col: &ColumnVec) -> (i64, i64) {
         }
     }
     range.unwrap_or((0, 0))
+}
+
+#[cfg(test)]
+mod tests {
+    #![expect(clippy::unwrap_used)]
+
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::column::StrDict;
+
+    /// A batch of every column of `table` with repeating, partly null values.
+    fn batch(table: Table, rows: usize) -> ColumnBatch {
+        let schema = table.schema();
+        let columns = schema
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, def)| {
+                let valid = |row: usize| (row + i) % 7 != 0;
+                let validity = (i != schema.time_column).then(|| (0..rows).map(valid).collect());
+                match def.ty {
+                    ColumnType::Float => ColumnVec::Float {
+                        values: (0..rows).map(|r| (r % 97) as f64 * 0.5).collect(),
+                        validity,
+                    },
+                    ColumnType::Bool => ColumnVec::Bool {
+                        values: (0..rows).map(|r| r % 3 == 0).collect(),
+                        validity,
+                    },
+                    ColumnType::Str => {
+                        let distinct = 1 + (i * 37) % 500;
+                        let dict = StrDict::from_strs(
+                            (0..distinct)
+                                .map(|d| format!("v{i}-{}", d * 7919 % 1000))
+                                .collect::<Vec<_>>()
+                                .iter()
+                                .map(String::as_str),
+                        );
+                        ColumnVec::Str {
+                            dict: Arc::new(dict),
+                            codes: (0..rows).map(|r| ((r / 3 + i) % distinct) as u32).collect(),
+                            validity,
+                        }
+                    }
+                    _ if i == schema.time_column => ColumnVec::Int {
+                        values: (0..rows)
+                            .map(|r| 1_700_000_000_000_000 + (r as i64 * 7919) % 3_600_000_000)
+                            .collect(),
+                        validity: None,
+                    },
+                    _ => ColumnVec::Int {
+                        values: (0..rows).map(|r| (r as i64 * 31) % 10_000).collect(),
+                        validity,
+                    },
+                }
+            })
+            .collect();
+        ColumnBatch {
+            column_indexes: (0..schema.len()).collect(),
+            columns,
+            row_count: rows,
+        }
+    }
+
+    #[test]
+    fn segments_are_the_same_bytes_on_any_number_of_threads() {
+        let dir = tempfile::tempdir().unwrap();
+        for table in [Table::Events, Table::Sessions] {
+            let batch = batch(table, 5_000);
+            let options = WriteOptions {
+                chunk_rows: 1_000,
+                ..WriteOptions::for_table(table)
+            };
+            let mut files = Vec::new();
+            for threads in [1, 2, 3] {
+                let path = dir.path().join(format!("{}-{threads}.seg", table.name()));
+                let meta =
+                    write_file(&path, table.schema(), "s", 1, &batch, &options, threads).unwrap();
+                assert_eq!(meta.row_count, 5_000);
+                files.push(fs::read(&path).unwrap());
+            }
+            assert_eq!(files[0], files[1], "{table:?}");
+            assert_eq!(files[0], files[2], "{table:?}");
+            let segment =
+                crate::segment::Segment::open(&dir.path().join(format!("{}-3.seg", table.name())))
+                    .unwrap();
+            assert_eq!(segment.chunk_count(), 5);
+            let all: Vec<usize> = (0..table.schema().len()).collect();
+            let rows: usize = (0..5)
+                .map(|c| segment.read_chunk(c, &all).unwrap().row_count)
+                .sum();
+            assert_eq!(rows, 5_000);
+        }
+    }
 }
