@@ -100,29 +100,22 @@ impl<'e> Importer<'e> {
             check_ts_window: false,
         };
         let enricher = self.enricher;
-        // decode and validate in parallel
-        let decoded: Vec<Vec<(u64, Result<WireEvent<'_>, ErrorDetail>)>> =
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = lines
-                    .chunks(per_thread)
-                    .enumerate()
-                    .map(|(part, slice)| {
-                        let base = first_line + (part * per_thread) as u64;
-                        scope.spawn(move || decode_lines(slice, base, options))
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().unwrap_or_default())
-                    .collect()
-            });
+        // decode and validate in parallel (this thread takes the first slice)
+        let decoded: Vec<Decoded<'_>> = on_all_threads(
+            lines
+                .chunks(per_thread)
+                .enumerate()
+                .map(|(part, slice)| (first_line + (part * per_thread) as u64, slice)),
+            move |(base, slice)| decode_lines(slice, base, options),
+        );
         self.report.lines += lines.len() as u64;
         // sessions in line order (a visitor's session depends on its earlier events) ...
         let run_key = self.run_key;
         let sessions: Vec<Vec<Option<ImportSession>>> = decoded
             .iter()
             .map(|part| {
-                part.iter()
+                part.events
+                    .iter()
                     .map(|(_, result)| {
                         result.as_ref().ok().and_then(|event| {
                             enricher.assign_import_session(&site, event, run_key, options.now_ms)
@@ -131,44 +124,36 @@ impl<'e> Importer<'e> {
                     .collect()
             })
             .collect();
-        // ... then enrichment and row encoding on all cores, one row buffer per thread
+        // ... then enrichment and row encoding on all cores, one row buffer per thread; the
+        // decoded events are read in place (each is several hundred bytes: moving them cost
+        // more than decoding some of their fields)
         let (site, client) = (&site, &client);
-        let prepared: Vec<(RowBuf, Vec<PreparedLine>)> = std::thread::scope(|scope| {
-            let handles: Vec<_> = decoded
-                .into_iter()
-                .zip(sessions)
-                .map(|(part, sessions)| {
-                    scope.spawn(move || {
-                        let mut rows = RowBuf::with_capacity(Table::Events, part.len() * 256);
-                        let lines = part
-                            .into_iter()
-                            .zip(sessions)
-                            .map(|((line, result), session)| {
-                                let result = result.and_then(|event| {
-                                    enricher.prepare_with_session(
-                                        site,
-                                        &event,
-                                        client,
-                                        options.now_ms,
-                                        &mut rows,
-                                        session,
-                                    )
-                                });
-                                (line, result)
-                            })
-                            .collect();
-                        (rows, lines)
+        let prepared: Vec<(RowBuf, Vec<PreparedLine>)> =
+            on_all_threads(decoded.iter().zip(sessions), move |(part, sessions)| {
+                // rows take about as many bytes as their lines
+                let mut rows = RowBuf::with_capacity(Table::Events, part.bytes + 4096);
+                let lines = part
+                    .events
+                    .iter()
+                    .zip(sessions)
+                    .map(|((line, result), session)| {
+                        let result = match result {
+                            Ok(event) => enricher.prepare_with_session(
+                                site,
+                                event,
+                                client,
+                                options.now_ms,
+                                &mut rows,
+                                session,
+                            ),
+                            Err(error) => Err(error.clone()),
+                        };
+                        (*line, result)
                     })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                })
-                .collect()
-        });
+                    .collect();
+                (rows, lines)
+            });
+        drop(decoded);
         let mut events = Vec::with_capacity(prepared.len());
         let mut live = Vec::with_capacity(lines.len());
         for (rows, results) in prepared {
@@ -239,14 +224,47 @@ impl<'e> Importer<'e> {
 /// One enriched line: its number and its live event (or why it was refused).
 type PreparedLine = (u64, Result<Option<LiveEvent>, ErrorDetail>);
 
+/// The decoded lines of one slice of a chunk.
+struct Decoded<'c> {
+    events: Vec<(u64, Result<WireEvent<'c>, ErrorDetail>)>,
+    /// Bytes of the slice's lines.
+    bytes: usize,
+}
+
+/// `work` on every item, the first on this thread and each other on a thread of its own (the
+/// items are one slice per core); results in item order. A panic in `work` is resumed here.
+fn on_all_threads<I, T, W>(items: impl IntoIterator<Item = I>, work: W) -> Vec<T>
+where
+    I: Send,
+    T: Send,
+    W: Fn(I) -> T + Sync,
+{
+    let mut items = items.into_iter();
+    let Some(first) = items.next() else {
+        return Vec::new();
+    };
+    let work = &work;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items.map(|item| scope.spawn(move || work(item))).collect();
+        let mut out = Vec::with_capacity(handles.len() + 1);
+        out.push(work(first));
+        for handle in handles {
+            out.push(
+                handle
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            );
+        }
+        out
+    })
+}
+
 /// Decodes and validates lines; `base` is the number of the first one. Blank lines are skipped.
-fn decode_lines<'c>(
-    lines: &[&'c [u8]],
-    base: u64,
-    options: ValidateOptions,
-) -> Vec<(u64, Result<WireEvent<'c>, ErrorDetail>)> {
+fn decode_lines<'c>(lines: &[&'c [u8]], base: u64, options: ValidateOptions) -> Decoded<'c> {
     let mut out = Vec::with_capacity(lines.len());
+    let mut bytes = 0;
     for (i, line) in lines.iter().enumerate() {
+        bytes += line.len();
         let line = trim_line(line);
         if line.is_empty() {
             continue;
@@ -264,7 +282,7 @@ fn decode_lines<'c>(
         };
         out.push((base + i as u64, result));
     }
-    out
+    Decoded { events: out, bytes }
 }
 
 /// `chunk.split(|b| *b == b'\n')`, collected, with a word-at-a-time search for the line ends
@@ -339,6 +357,83 @@ impl<'s> ImportSink<'s> {
     }
 }
 
+/// Reads a file into one reused buffer and hands out chunks of complete lines (at most
+/// [`IMPORT_CHUNK_LINES`] lines or about [`IMPORT_CHUNK_BYTES`] bytes; the last chunk may end
+/// without a newline). Unlike [`LineChunker`] (for streamed bodies) it copies each byte once, from
+/// the kernel into the buffer, and allocates nothing per chunk.
+pub struct ChunkReader<R> {
+    reader: R,
+    buf: Vec<u8>,
+    /// Bytes of `buf` read from the file.
+    filled: usize,
+    /// Bytes of `buf` handed out by the last chunk.
+    taken: usize,
+    eof: bool,
+}
+
+impl<R: std::io::Read> ChunkReader<R> {
+    pub fn new(reader: R) -> ChunkReader<R> {
+        ChunkReader {
+            reader,
+            buf: vec![0; IMPORT_CHUNK_BYTES],
+            filled: 0,
+            taken: 0,
+            eof: false,
+        }
+    }
+
+    /// The next chunk, or `None` at the end of the file.
+    pub fn next_chunk(&mut self) -> std::io::Result<Option<&[u8]>> {
+        self.buf.copy_within(self.taken..self.filled, 0);
+        self.filled -= self.taken;
+        self.taken = 0;
+        loop {
+            while !self.eof && self.filled < self.buf.len() {
+                match self.reader.read(&mut self.buf[self.filled..]) {
+                    Ok(0) => self.eof = true,
+                    Ok(n) => self.filled += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            if self.filled == 0 {
+                return Ok(None);
+            }
+            let data = &self.buf[..self.filled];
+            let cut = match cut_after_lines(data, IMPORT_CHUNK_LINES) {
+                Some(cut) => cut,
+                None if self.eof => self.filled,
+                None => {
+                    // no line end in a full buffer: one line is longer than a chunk; grow (the
+                    // line is then refused by its length, with its number)
+                    let grown = self.buf.len() * 2;
+                    self.buf.resize(grown, 0);
+                    continue;
+                }
+            };
+            self.taken = cut;
+            return Ok(Some(&self.buf[..cut]));
+        }
+    }
+}
+
+/// The position after the `max_lines`-th newline of `data`, or after its last newline when it
+/// has fewer; `None` without any.
+fn cut_after_lines(data: &[u8], max_lines: usize) -> Option<usize> {
+    let mut pos = 0;
+    let mut cut = None;
+    for _ in 0..max_lines {
+        match find_byte(&data[pos..], b'\n') {
+            Some(end) => {
+                pos += end + 1;
+                cut = Some(pos);
+            }
+            None => break,
+        }
+    }
+    cut
+}
+
 /// Accumulates streamed bytes and hands out chunks that end at a line boundary.
 #[derive(Default)]
 pub struct LineChunker {
@@ -402,6 +497,39 @@ mod tests {
         assert_eq!(chunk.len(), line.len() * IMPORT_CHUNK_LINES);
         assert!(chunker.take_full().is_none());
         assert_eq!(chunker.take_rest().unwrap(), b"{\"partial\n");
+    }
+
+    #[test]
+    fn chunk_reader_hands_out_whole_lines_once() {
+        let mut input = Vec::new();
+        for i in 0..(IMPORT_CHUNK_LINES * 2 + 10) {
+            input.extend_from_slice(format!("{{\"line\":{i}}}\n").as_bytes());
+        }
+        // a line longer than the buffer, then one without a newline at the end
+        input.extend(std::iter::repeat_n(b'x', IMPORT_CHUNK_BYTES + 5));
+        input.extend_from_slice(b"\nlast");
+        // a reader that returns few bytes per call
+        struct Trickle<'a>(&'a [u8]);
+        impl std::io::Read for Trickle<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let n = buf.len().min(self.0.len()).min(100_003);
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let mut reader = ChunkReader::new(Trickle(&input));
+        let mut out = Vec::new();
+        let mut chunks = 0;
+        while let Some(chunk) = reader.next_chunk().unwrap() {
+            assert!(chunk.ends_with(b"\n") || chunk.ends_with(b"last"));
+            assert!(count_byte(chunk, b'\n') <= IMPORT_CHUNK_LINES);
+            out.extend_from_slice(chunk);
+            chunks += 1;
+        }
+        assert_eq!(out, input);
+        assert!(chunks >= 4, "{chunks}");
+        assert!(ChunkReader::new(&b""[..]).next_chunk().unwrap().is_none());
     }
 
     #[test]
