@@ -39,6 +39,33 @@ pub(crate) struct CodePredicate<'b> {
 }
 
 impl CodePredicate<'_> {
+    /// Whether the predicate is true at row `r`.
+    pub(crate) fn holds(&self, r: usize) -> bool {
+        self.validity.is_none_or(|v| v[r])
+            & (self
+                .mask
+                .bits
+                .get(self.codes[r] as usize)
+                .copied()
+                .unwrap_or(false)
+                != self.negated)
+    }
+
+    /// How many rows of `sel` the predicate is true at.
+    pub(crate) fn count(&self, sel: &[u32]) -> usize {
+        let codes = self.codes;
+        match (self.validity, self.mask.single.filter(|_| !self.negated)) {
+            (None, Some(c)) => sel
+                .iter()
+                .map(|&r| usize::from(codes[r as usize] == c))
+                .sum(),
+            _ => sel
+                .iter()
+                .map(|&r| usize::from(self.holds(r as usize)))
+                .sum(),
+        }
+    }
+
     /// The rows of `sel` (all rows when `None`) where the predicate is true.
     pub(crate) fn filter(&self, sel: Option<Vec<u32>>) -> Vec<u32> {
         let n = self.codes.len();

@@ -11,7 +11,7 @@ use ecomdash_storage::ColumnBatch;
 use crate::access::scan_spec;
 use crate::error::QueryError;
 use crate::eval::Evaluator;
-use crate::groupby::PartialAgg;
+use crate::groupby::{Condition, PartialAgg};
 use crate::kernels::compact;
 use crate::materialize::to_batches;
 use crate::plan::{AggCall, Expr, Input, OrderKey, SelectPlan, Shape};
@@ -248,8 +248,13 @@ pub(crate) fn aggregate_batch(
                 .map(|e| eval.eval(e, batch))
                 .collect::<Result<Vec<_>, _>>()?,
         );
+        // A string predicate as a condition is tested at the selected rows through its
+        // dictionary mask, without a vector over the whole batch.
         conditions.push(match &a.condition {
-            Some(c) => Some(eval.eval(c, batch)?),
+            Some(c) => Some(match eval.dict_predicate(c, batch) {
+                Some(p) => Condition::Codes(p),
+                None => Condition::Rows(eval.eval(c, batch)?),
+            }),
             None => None,
         });
     }

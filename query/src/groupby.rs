@@ -10,6 +10,7 @@ use rustc_hash::FxHashMap;
 
 use crate::agg::{Acc, AggCtx};
 use crate::compile::MAX_GROUP_KEYS;
+use crate::eval::CodePredicate;
 use crate::keys::{float_bits, KeyValue};
 use crate::plan::AggCall;
 use crate::types::Scalar;
@@ -29,6 +30,23 @@ enum GroupIndex {
         others: FxHashMap<KeyValue, u32>,
     },
     Many(FxHashMap<Vec<KeyValue>, u32>),
+}
+
+/// The condition of an `-If` aggregate over one batch.
+pub(crate) enum Condition<'b> {
+    /// A boolean vector over the batch's rows.
+    Rows(Vector<'b>),
+    /// A string predicate tested row by row through its dictionary mask.
+    Codes(CodePredicate<'b>),
+}
+
+impl Condition<'_> {
+    fn holds(&self, r: usize) -> bool {
+        match self {
+            Condition::Rows(v) => is_true_at(v, r),
+            Condition::Codes(p) => p.holds(r),
+        }
+    }
 }
 
 pub(crate) struct PartialAgg {
@@ -139,7 +157,7 @@ impl PartialAgg {
         &mut self,
         keys: &[Vector<'_>],
         args: &[Vec<Vector<'_>>],
-        conditions: &[Option<Vector<'_>>],
+        conditions: &[Option<Condition<'_>>],
         sel: &[u32],
         n: usize,
     ) -> usize {
@@ -152,21 +170,30 @@ impl PartialAgg {
             .flatten();
         for ((acc, acc_args), condition) in self.accs.iter_mut().zip(args).zip(conditions) {
             match condition {
-                None | Some(Vector::Const(Scalar::Bool(true))) => {
+                None | Some(Condition::Rows(Vector::Const(Scalar::Bool(true)))) => {
                     bytes += acc.update(acc_args, sel, &gids, uniform, n, &mut self.ctx)
                 }
                 Some(c) => {
                     // `-If`: only the selected rows where the condition is true.
-                    if let (Acc::CountRows(counts), Vector::Bool { values, validity }) =
-                        (&mut *acc, c)
-                    {
-                        count_if(counts, values, validity.as_deref(), sel, &gids, uniform);
-                        continue;
+                    match (&mut *acc, c, uniform) {
+                        (
+                            Acc::CountRows(counts),
+                            Condition::Rows(Vector::Bool { values, validity }),
+                            _,
+                        ) => {
+                            count_if(counts, values, validity.as_deref(), sel, &gids, uniform);
+                            continue;
+                        }
+                        (Acc::CountRows(counts), Condition::Codes(p), Some(g)) => {
+                            counts[g as usize] += p.count(sel) as i64;
+                            continue;
+                        }
+                        _ => {}
                     }
                     let mut rows = Vec::with_capacity(sel.len());
                     let mut groups = Vec::with_capacity(sel.len());
                     for (&r, &g) in sel.iter().zip(&gids) {
-                        if is_true_at(c, r as usize) {
+                        if c.holds(r as usize) {
                             rows.push(r);
                             groups.push(g);
                         }

@@ -124,11 +124,10 @@ impl ScanUnit {
         rows: Option<&[u32]>,
     ) -> Result<ColumnBatch, ScanError> {
         match &self.source {
-            Source::Chunk { segment, chunk } => match rows {
-                Some(rows) => segment.segment.read_chunk_at(*chunk, columns, rows),
-                None => segment.segment.read_chunk(*chunk, columns),
-            }
-            .map_err(|e| {
+            Source::Chunk { segment, chunk } => segment
+                .segment
+                .read_chunk_cached(*chunk, columns, rows)
+                .map_err(|e| {
                     if e.is_corrupt() {
                         tracing::error!(file = %segment.entry.file, chunk, error = %e, "corrupt segment block, run Store::scrub to quarantine it");
                     }

@@ -101,6 +101,21 @@ pub const GROUP_RUNS_TAG: u8 = 5;
 
 /// Run lengths of a column over all rows: a run ends where the value or its nullness changes.
 pub fn run_lengths(values: &[i64], validity: Option<&[bool]>) -> Vec<u32> {
+    if validity.is_none() {
+        // No nulls: a run ends where the value changes (one compare per row).
+        let mut runs = Vec::new();
+        let mut start = 0;
+        for (row, pair) in values.windows(2).enumerate() {
+            if pair[0] != pair[1] {
+                runs.push((row + 1 - start) as u32);
+                start = row + 1;
+            }
+        }
+        if !values.is_empty() {
+            runs.push((values.len() - start) as u32);
+        }
+        return runs;
+    }
     let present = |row: usize| validity.is_none_or(|v| v[row]);
     let mut runs = Vec::new();
     let mut start = 0;
@@ -189,6 +204,36 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    /// The run lengths the general loop finds, row by row.
+    fn runs_by_rows(values: &[i64], validity: Option<&[bool]>) -> Vec<u32> {
+        let present = |r: usize| validity.is_none_or(|v| v[r]);
+        let mut runs: Vec<u32> = Vec::new();
+        for r in 0..values.len() {
+            let same = r > 0
+                && present(r) == present(r - 1)
+                && (!present(r) || values[r] == values[r - 1]);
+            match runs.last_mut() {
+                Some(last) if same => *last += 1,
+                _ => runs.push(1),
+            }
+        }
+        runs
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+        #[test]
+        fn run_lengths_split_where_values_or_nullness_change(
+            cells in proptest::collection::vec((0i64..3, any::<bool>()), 0..60),
+            all_valid in any::<bool>(),
+        ) {
+            let values: Vec<i64> = cells.iter().map(|c| c.0).collect();
+            let valid: Vec<bool> = cells.iter().map(|c| c.1 || all_valid).collect();
+            let validity = (!all_valid).then_some(valid.as_slice());
+            prop_assert_eq!(run_lengths(&values, validity), runs_by_rows(&values, validity));
+        }
+    }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(128))]

@@ -2,8 +2,10 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use super::decode::{
     append_batch, expand, int_column, null_column, sparse_column, split_bitmap, split_validity,
@@ -22,6 +24,8 @@ use crate::schema::{ColumnType, Schema};
 /// An open, immutable segment. `Send + Sync`: share it behind an `Arc` between scans.
 #[derive(Debug)]
 pub struct Segment {
+    /// Process-unique, never reused: the block cache's key for this segment's blocks.
+    id: u64,
     path: PathBuf,
     map: SealedMap,
     meta: SegmentMeta,
@@ -124,6 +128,7 @@ impl Segment {
         };
         let dicts = footer.columns.iter().map(|_| OnceLock::new()).collect();
         Ok(Segment {
+            id: NEXT_SEGMENT_ID.fetch_add(1, Ordering::Relaxed),
             path: path.to_path_buf(),
             map,
             meta,
@@ -132,6 +137,16 @@ impl Segment {
             column_map,
             dicts,
         })
+    }
+
+    /// The environment variable that sets the block cache's size in MiB (`0` turns it off).
+    pub const BLOCK_CACHE_ENV: &'static str = "ECOMDASH_BLOCK_CACHE_MB";
+
+    /// Bytes of decompressed column blocks the process-wide block cache may hold (what
+    /// [`Segment::read_chunk_cached`] reads through): [`Segment::BLOCK_CACHE_ENV`] MiB, 64
+    /// MiB when unset. Read once, on the first cached read.
+    pub fn block_cache_capacity() -> usize {
+        block_cache().capacity
     }
 
     pub fn meta(&self) -> &SegmentMeta {
@@ -196,7 +211,21 @@ impl Segment {
 
     /// Decodes schema columns `columns` of `chunk`, verifying each block's checksum first.
     pub fn read_chunk(&self, chunk: usize, columns: &[usize]) -> Result<ColumnBatch, SegmentError> {
-        self.read_chunk_rows(chunk, columns, None)
+        self.read_chunk_rows(chunk, columns, None, false)
+    }
+
+    /// [`Segment::read_chunk`] (or [`Segment::read_chunk_at`] with `rows`) for a query scan:
+    /// decompressed blocks are kept in the process-wide, size-bounded block cache
+    /// ([`Segment::block_cache_capacity`]) and taken from it on later reads, so a block's checksum is
+    /// verified and its zstd frame decompressed once while it stays cached. Scrubbing,
+    /// recovery and compaction use the uncached reads, which always verify the file.
+    pub fn read_chunk_cached(
+        &self,
+        chunk: usize,
+        columns: &[usize],
+        rows: Option<&[u32]>,
+    ) -> Result<ColumnBatch, SegmentError> {
+        self.read_chunk_rows(chunk, columns, rows, true)
     }
 
     /// [`Segment::read_chunk`] for a reader that will look at rows `rows` (ascending) only: a
@@ -209,7 +238,7 @@ impl Segment {
         columns: &[usize],
         rows: &[u32],
     ) -> Result<ColumnBatch, SegmentError> {
-        self.read_chunk_rows(chunk, columns, Some(rows))
+        self.read_chunk_rows(chunk, columns, Some(rows), false)
     }
 
     fn read_chunk_rows(
@@ -217,6 +246,7 @@ impl Segment {
         chunk: usize,
         columns: &[usize],
         rows_at: Option<&[u32]>,
+        cached: bool,
     ) -> Result<ColumnBatch, SegmentError> {
         if chunk >= self.footer.chunks.len() {
             return Err(SegmentError::OutOfRange {
@@ -231,7 +261,9 @@ impl Segment {
         for &column in columns {
             self.check_column(column)?;
             out.push(match self.column_map[column] {
-                Some(seg_col) => self.decode_column(chunk, seg_col, &mut runs_cache, rows_at)?,
+                Some(seg_col) => {
+                    self.decode_column(chunk, seg_col, &mut runs_cache, rows_at, cached)?
+                }
                 None => null_column(self.schema.column(column).ty, rows),
             });
         }
@@ -349,6 +381,29 @@ impl Segment {
         }
     }
 
+    /// [`Segment::block`], through the block cache when `cached` (compressed blocks only:
+    /// stored ones are read from the map anyway).
+    fn column_block(
+        &self,
+        block: &BlockRef,
+        what: &dyn Fn() -> String,
+        cached: bool,
+    ) -> Result<BlockBytes<'_>, SegmentError> {
+        let cache = cached
+            .then(block_cache)
+            .filter(|c| c.capacity > 0 && block.compression == Compression::Zstd);
+        let Some(cache) = cache else {
+            return self.block(block, what).map(BlockBytes::Read);
+        };
+        let key = (self.id, block.offset);
+        if let Some(hit) = cache.get(key) {
+            return Ok(BlockBytes::Cached(hit));
+        }
+        let shared = Arc::new(self.block(block, what)?.into_owned());
+        cache.insert(key, Arc::clone(&shared));
+        Ok(BlockBytes::Cached(shared))
+    }
+
     fn dict_of(&self, seg_col: usize) -> Result<Arc<StrDict>, SegmentError> {
         if let Some(dict) = self.dicts[seg_col].get() {
             return Ok(Arc::clone(dict));
@@ -374,6 +429,7 @@ impl Segment {
         seg_col: usize,
         cache: &mut Option<(usize, Arc<Vec<u32>>)>,
         rows_at: Option<&[u32]>,
+        cached: bool,
     ) -> Result<ColumnVec, SegmentError> {
         let info = &self.footer.chunks[chunk];
         let col = &info.columns[seg_col];
@@ -384,7 +440,7 @@ impl Segment {
             ColumnType::Str => Some(self.dict_of(seg_col)?),
             _ => None,
         };
-        let raw = self.block(&col.block, &what)?;
+        let raw = self.column_block(&col.block, &what, cached)?;
         let present = info.rows - col.null_count as usize;
         if let Some(rows) = rows_at {
             let (bitmap, values) =
@@ -411,7 +467,7 @@ impl Segment {
                 let group = get_varint(rest, &mut pos)
                     .and_then(|g| usize::try_from(g).ok())
                     .ok_or_else(|| corrupt(DecodeError("bad group column")))?;
-                let runs = self.group_runs(chunk, group, seg_col, cache)?;
+                let runs = self.group_runs(chunk, group, seg_col, cache, cached)?;
                 let count = rle::runs_with_values(&runs, validity.as_deref());
                 let per_run = encoding::decode_ints(&rest[pos..], count).map_err(corrupt)?;
                 rle::expand_runs(&runs, validity.as_deref(), &per_run, info.rows)
@@ -443,6 +499,7 @@ impl Segment {
         group: usize,
         caller: usize,
         cache: &mut Option<(usize, Arc<Vec<u32>>)>,
+        cached: bool,
     ) -> Result<Arc<Vec<u32>>, SegmentError> {
         if let Some((cached, runs)) = cache.as_ref() {
             if *cached == group {
@@ -467,7 +524,7 @@ impl Segment {
         let name = &self.footer.columns[group].0;
         let what = || format!("chunk {chunk} group column {name}");
         let corrupt = |e: DecodeError| self.corrupt(col.block.offset, format!("{}: {e}", what()));
-        let raw = self.block(&col.block, &what)?;
+        let raw = self.column_block(&col.block, &what, cached)?;
         let (validity, values) =
             split_validity(&raw, info.rows, col.null_count).map_err(corrupt)?;
         if values.first() == Some(&rle::GROUP_RUNS_TAG) {
@@ -481,6 +538,92 @@ impl Segment {
         let runs = Arc::new(rle::run_lengths(&full, validity.as_deref()));
         *cache = Some((group, Arc::clone(&runs)));
         Ok(runs)
+    }
+}
+
+/// A column block's decompressed payload: read for this call, or shared with the cache.
+enum BlockBytes<'a> {
+    Read(Cow<'a, [u8]>),
+    Cached(Arc<Vec<u8>>),
+}
+
+impl std::ops::Deref for BlockBytes<'_> {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            BlockBytes::Read(bytes) => bytes,
+            BlockBytes::Cached(bytes) => bytes,
+        }
+    }
+}
+
+static NEXT_SEGMENT_ID: AtomicU64 = AtomicU64::new(0);
+
+/// Default size of the block cache, MiB.
+const DEFAULT_BLOCK_CACHE_MIB: usize = 64;
+
+/// Decompressed blocks keyed by (segment id, block offset), evicted oldest first once their
+/// bytes would exceed the capacity. Segments are immutable and their ids never reused, so an
+/// entry is never stale; the blocks of a dropped segment age out.
+struct BlockCache {
+    capacity: usize,
+    inner: Mutex<CacheInner>,
+}
+
+#[derive(Default)]
+struct CacheInner {
+    blocks: HashMap<(u64, u64), Arc<Vec<u8>>>,
+    order: VecDeque<(u64, u64)>,
+    bytes: usize,
+}
+
+fn block_cache() -> &'static BlockCache {
+    static CACHE: OnceLock<BlockCache> = OnceLock::new();
+    CACHE.get_or_init(|| {
+        let mib = std::env::var(Segment::BLOCK_CACHE_ENV)
+            .ok()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .unwrap_or(DEFAULT_BLOCK_CACHE_MIB);
+        BlockCache {
+            capacity: mib.saturating_mul(1 << 20),
+            inner: Mutex::new(CacheInner::default()),
+        }
+    })
+}
+
+impl BlockCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, CacheInner> {
+        // The map stays consistent even if a holder panicked: take it back.
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn get(&self, key: (u64, u64)) -> Option<Arc<Vec<u8>>> {
+        self.lock().blocks.get(&key).cloned()
+    }
+
+    fn insert(&self, key: (u64, u64), block: Arc<Vec<u8>>) {
+        let len = block.len();
+        if len > self.capacity / 4 {
+            return;
+        }
+        let mut inner = self.lock();
+        if inner.blocks.contains_key(&key) {
+            return;
+        }
+        while inner.bytes + len > self.capacity {
+            let Some(old) = inner.order.pop_front() else {
+                break;
+            };
+            if let Some(evicted) = inner.blocks.remove(&old) {
+                inner.bytes -= evicted.len();
+            }
+        }
+        inner.bytes += len;
+        inner.order.push_back(key);
+        inner.blocks.insert(key, block);
     }
 }
 
