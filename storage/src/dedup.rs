@@ -131,13 +131,29 @@ impl DedupWindow {
         }
         self.evict(arrival_us);
         let key = self.key(site, event_id);
-        if let Some(&at) = self.seen.get(&key) {
-            if at >= arrival_us.saturating_sub(self.window_us) {
-                return true;
+        let cutoff = arrival_us.saturating_sub(self.window_us);
+        if self.max_keys == 0 || self.seen.len() < self.max_keys {
+            // Below the cap nothing has to leave first: one probe finds or places the key.
+            match self.seen.entry(key) {
+                hashbrown::hash_map::Entry::Occupied(mut seen) => {
+                    if *seen.get() >= cutoff {
+                        return true;
+                    }
+                    seen.insert(arrival_us);
+                }
+                hashbrown::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(arrival_us);
+                }
             }
+        } else {
+            if let Some(&at) = self.seen.get(&key) {
+                if at >= cutoff {
+                    return true;
+                }
+            }
+            self.make_room();
+            self.seen.insert(key, arrival_us);
         }
-        self.make_room();
-        self.seen.insert(key, arrival_us);
         self.order.push_back((arrival_us, key));
         self.journal.push(key);
         false
