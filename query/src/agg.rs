@@ -411,10 +411,14 @@ impl Acc {
 
     /// Resolves codes collected per dictionary (single-group `count(DISTINCT)` and `uniq`) into
     /// group 0's set or sketch.
-    fn flush_pending(&mut self) {
+    pub(crate) fn flush_pending(&mut self) {
         match self {
             Acc::Distinct { sets, pending } => {
-                for (group, dict, code) in pending.drain() {
+                let codes = pending.drain();
+                if let [set] = sets.as_mut_slice() {
+                    set.reserve(codes.len());
+                }
+                for (group, dict, code) in codes {
                     sets[group as usize].insert(hash128_str(dict.get(code)));
                 }
             }
@@ -424,6 +428,14 @@ impl Acc {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Whether codes wait to be resolved by [`Acc::flush_pending`].
+    pub(crate) fn has_pending(&self) -> bool {
+        match self {
+            Acc::Distinct { pending, .. } | Acc::Uniq { pending, .. } => !pending.is_empty(),
+            _ => false,
         }
     }
 

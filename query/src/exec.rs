@@ -271,6 +271,16 @@ pub(crate) fn finish_groups(
     partials: Vec<PartialAgg>,
     budget: &Budget,
 ) -> Result<Vec<KeyedRow>, QueryError> {
+    let mut partials = partials;
+    if partials.len() > 1 && partials.iter().any(PartialAgg::has_pending) {
+        // Hash the strings of the codes each thread marked on that thread, instead of all of
+        // them on one thread while merging.
+        std::thread::scope(|s| {
+            for p in &mut partials {
+                s.spawn(move || p.flush_pending());
+            }
+        });
+    }
     let mut partials = partials.into_iter();
     let mut merged = partials
         .next()

@@ -366,6 +366,18 @@ impl PartialAgg {
     }
 
     /// One row per group: key values, then aggregate results.
+    /// Whether some accumulator holds dictionary codes not yet resolved to strings.
+    pub(crate) fn has_pending(&self) -> bool {
+        self.accs.iter().any(Acc::has_pending)
+    }
+
+    /// Resolves pending dictionary codes (hashing their strings), as merging would.
+    pub(crate) fn flush_pending(&mut self) {
+        for acc in &mut self.accs {
+            acc.flush_pending();
+        }
+    }
+
     pub(crate) fn finish(mut self) -> Vec<Vec<Scalar>> {
         let mut rows = Vec::with_capacity(self.group_count);
         for g in 0..self.group_count {

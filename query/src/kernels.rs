@@ -205,6 +205,10 @@ impl PendingCodes {
         added
     }
 
+    pub(crate) fn is_empty(&self) -> bool {
+        self.by_dict.is_empty()
+    }
+
     /// Every marked (group, dictionary, code), clearing the marks.
     pub(crate) fn drain(&mut self) -> Vec<(u32, Arc<StrDict>, u32)> {
         let mut out = Vec::new();
