@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use ecomdash_storage::StrDict;
 use rustc_hash::{FxHashMap, FxHashSet};
+use siphasher::sip128::{Hasher128, SipHasher13};
 
 use crate::hll::{hash_i64, hash_str};
 use crate::keys::{float_bits, KeyValue};
@@ -97,16 +98,12 @@ pub(crate) fn distinct_update(
 /// Approximate bytes one member of a distinct set costs (value plus hash table overhead).
 pub(crate) const DISTINCT_ENTRY_BYTES: usize = 24;
 
-/// 128-bit SipHash-1-3 of a string, as ClickHouse's `uniqExact` keeps for strings: two runs with
-/// different prefixes. A collision needs on the order of 2^64 distinct strings.
+/// 128-bit SipHash-1-3 of a string, as ClickHouse's `uniqExact` keeps for strings (one pass of
+/// SipHash128, fixed keys). A collision needs on the order of 2^64 distinct strings.
 pub(crate) fn hash128_str(s: &str) -> u128 {
-    let half = |salt: u8| {
-        let mut h = std::hash::DefaultHasher::new();
-        h.write_u8(salt);
-        h.write(s.as_bytes());
-        h.finish()
-    };
-    (u128::from(half(0x51)) << 64) | u128::from(half(0xa7))
+    let mut h = SipHasher13::new_with_keys(0x5151_a7a7_0bad_cafe, 0x1357_9bdf_2468_ace0);
+    h.write(s.as_bytes());
+    h.finish128().into()
 }
 
 /// The member of a distinct set for a non-null value: numbers exactly (tagged by type), strings
