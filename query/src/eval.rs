@@ -102,6 +102,24 @@ impl CodePredicate<'_> {
     }
 }
 
+impl<'b> CodePredicate<'b> {
+    /// The predicate as a boolean vector that is exact at the rows of `sel` (false elsewhere;
+    /// null where the column is), for a batch of `n` rows of which few are selected.
+    pub(crate) fn at_rows(&self, sel: &[u32], n: usize) -> Vector<'b> {
+        if let (Some(b), None) = (self.mask.uniform, self.validity) {
+            return Vector::Const(Scalar::Bool(b != self.negated));
+        }
+        let mut values = vec![false; n];
+        for &r in sel {
+            values[r as usize] = self.holds(r as usize);
+        }
+        Vector::Bool {
+            values: Cow::Owned(values),
+            validity: self.validity.map(Cow::Borrowed),
+        }
+    }
+}
+
 /// The rows whose code passes `hit(code, row)`, in order: 64 rows at a time into a bit mask
 /// (no branch per row; a plain compare vectorizes), then one step per hit.
 fn rows_where(codes: &[u32], hit: impl Fn(u32, usize) -> bool) -> Vec<u32> {

@@ -14,7 +14,7 @@ use crate::eval::Evaluator;
 use crate::groupby::{Condition, PartialAgg};
 use crate::kernels::compact;
 use crate::materialize::to_batches;
-use crate::plan::{AggCall, Expr, Input, OrderKey, SelectPlan, Shape};
+use crate::plan::{AggCall, Expr, ExprKind, Input, OrderKey, SelectPlan, Shape};
 use crate::scalar_ops::{eval_row, is_true};
 use crate::source::{memory_units, BatchSource, BatchUnit};
 use crate::types::{DataType, Scalar};
@@ -98,7 +98,7 @@ pub(crate) fn run_select(
         ),
         Input::Subquery(inner) => {
             let m = run_select(inner, source, budget, threads, stats)?;
-            (memory_units(to_batches(&m)), None)
+            (memory_units(to_batches(&m, &plan.used_columns())), None)
         }
     };
     let conjuncts = plan
@@ -241,11 +241,17 @@ pub(crate) fn aggregate_batch(
     }
     let mut arg_vectors = Vec::with_capacity(aggs.len());
     let mut conditions = Vec::with_capacity(aggs.len());
+    let few = sel.len().saturating_mul(2) < n;
     for a in aggs {
+        // With few rows selected, a string predicate argument (windowFunnel's steps) is
+        // tested at those rows only instead of over the whole batch.
         arg_vectors.push(
             a.args
                 .iter()
-                .map(|e| eval.eval(e, batch))
+                .map(|e| match eval.dict_predicate(e, batch).filter(|_| few) {
+                    Some(p) => Ok(p.at_rows(sel, n)),
+                    None => eval.eval(e, batch),
+                })
                 .collect::<Result<Vec<_>, _>>()?,
         );
         // A string predicate as a condition is tested at the selected rows through its
@@ -323,15 +329,29 @@ pub(crate) fn finish_rows(
     let end = plan.limit.map_or(rows.len(), |l| {
         offset.saturating_add(l as usize).min(rows.len())
     });
-    let rows = rows[offset..end]
+    // Outputs that are the row's own values in order (a GROUP BY's keys and aggregates as
+    // selected) keep the rows as they are.
+    let identity = plan
+        .outputs
         .iter()
-        .map(|(_, row)| {
-            plan.outputs
-                .iter()
-                .map(|o| eval_row(&o.expr, row))
-                .collect()
-        })
-        .collect();
+        .enumerate()
+        .all(|(i, o)| matches!(o.expr.kind, ExprKind::Column(c) if c == i))
+        && rows[offset..end]
+            .iter()
+            .all(|(_, row)| row.len() == plan.outputs.len());
+    let rows = if identity {
+        rows.drain(offset..end).map(|(_, row)| row).collect()
+    } else {
+        rows[offset..end]
+            .iter()
+            .map(|(_, row)| {
+                plan.outputs
+                    .iter()
+                    .map(|o| eval_row(&o.expr, row))
+                    .collect()
+            })
+            .collect()
+    };
     Ok(Materialized {
         columns: plan
             .outputs

@@ -12,7 +12,9 @@ use crate::types::{DataType, Scalar};
 /// Rows per batch built from a subquery result.
 const BATCH_ROWS: usize = 8192;
 
-pub(crate) fn to_batches(m: &Materialized) -> Vec<ColumnBatch> {
+/// The rows of `m` as batches. Columns the outer query does not read (not in `used`) are
+/// all null, so their values (a funnel's session ids) are not copied or hashed again.
+pub(crate) fn to_batches(m: &Materialized, used: &[usize]) -> Vec<ColumnBatch> {
     m.rows
         .chunks(BATCH_ROWS)
         .map(|chunk| ColumnBatch {
@@ -21,11 +23,46 @@ pub(crate) fn to_batches(m: &Materialized) -> Vec<ColumnBatch> {
                 .columns
                 .iter()
                 .enumerate()
-                .map(|(i, (_, ty))| column(chunk, i, *ty))
+                .map(|(i, (_, ty))| {
+                    if used.contains(&i) {
+                        column(chunk, i, *ty)
+                    } else {
+                        null_column(chunk.len(), *ty)
+                    }
+                })
                 .collect(),
             row_count: chunk.len(),
         })
         .collect()
+}
+
+fn null_column(n: usize, ty: DataType) -> ColumnVec {
+    let validity = Some(vec![false; n]);
+    match ty {
+        DataType::Float => ColumnVec::Float {
+            values: vec![0.0; n],
+            validity,
+        },
+        DataType::Bool => ColumnVec::Bool {
+            values: vec![false; n],
+            validity,
+        },
+        DataType::Str => {
+            let mut dict = StrDict::new();
+            dict.push("");
+            ColumnVec::Str {
+                dict: Arc::new(dict),
+                codes: vec![0; n],
+                validity,
+            }
+        }
+        DataType::Int | DataType::Timestamp | DataType::DateTime | DataType::Date => {
+            ColumnVec::Int {
+                values: vec![0; n],
+                validity,
+            }
+        }
+    }
 }
 
 fn validity_of(rows: &[Vec<Scalar>], i: usize) -> Option<Vec<bool>> {
