@@ -285,11 +285,11 @@ fn decode_lines<'c>(lines: &[&'c [u8]], base: u64, options: ValidateOptions) -> 
     Decoded { events: out, bytes }
 }
 
-/// [`decode_event`] for one line, read as `str` when it is valid UTF-8: one validation pass over
+/// [`decode_event`] for one line (or one single-event body), read as `str` when it is valid UTF-8: one validation pass over
 /// the line instead of one per string value (serde_json's slice reader checks every string it
 /// borrows: ~1,700 instructions of a line's ~9,000 decode). Any failure takes `decode_event`,
 /// so errors are exactly its errors.
-fn decode_line(line: &[u8]) -> Result<WireEvent<'_>, ErrorDetail> {
+pub(crate) fn decode_line(line: &[u8]) -> Result<WireEvent<'_>, ErrorDetail> {
     if let Ok(text) = std::str::from_utf8(line) {
         if let Ok(event) = serde_json::from_str::<WireEvent<'_>>(text) {
             return Ok(event);

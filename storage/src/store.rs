@@ -1,9 +1,10 @@
 //! The store: the public API tying together the WAL writer thread, the memtable, the flusher and
 //! compactor threads, and the manifest.
 //!
-//! Threads: appends go through a bounded channel to one WAL writer thread (group commit, dedup,
-//! memtable inserts); frozen memtables go to one flusher thread that writes segments and the
-//! manifest; a compactor thread merges small segments after flushes. Callers never wait on
+//! Threads: appends go through a bounded channel to one WAL writer thread (group commit, dedup),
+//! which hands each durable group to an applier thread (memtable insert, then the
+//! acknowledgements) while it writes the next; frozen memtables go to one flusher thread that
+//! writes segments and the manifest; a compactor thread merges small segments after flushes. Callers never wait on
 //! fsync or zstd except through [`AppendTicket`] or the explicitly blocking maintenance calls.
 
 use std::fs::File;
@@ -252,12 +253,22 @@ impl Store {
             "store-flusher",
             Box::new(move || crate::flush::run_flusher(s, flush_rx)),
         )?);
+        let (apply_tx, apply_rx) = crossbeam_channel::bounded(crate::writer::APPLY_QUEUE_CAPACITY);
+        let freeze_queued = Arc::new(AtomicBool::new(false));
+        let s = shared.clone();
+        let ftx = flush_tx.clone();
+        let queued = freeze_queued.clone();
+        threads.push(spawn(
+            "store-applier",
+            Box::new(move || crate::writer::run_applier(s, apply_rx, ftx, queued)),
+        )?);
         let s = shared.clone();
         let writer_state = opened.writer;
-        let ftx = flush_tx.clone();
         threads.push(spawn(
             "store-wal-writer",
-            Box::new(move || crate::writer::run_writer(s, writer_state, writer_rx, ftx)),
+            Box::new(move || {
+                crate::writer::run_writer(s, writer_state, writer_rx, apply_tx, freeze_queued)
+            }),
         )?);
         Ok(Store {
             inner: Arc::new(Inner {

@@ -1,11 +1,17 @@
-//! The WAL writer thread: group commit, deduplication and memtable inserts.
+//! The WAL writer thread (group commit, deduplication) and the applier thread (memtable inserts
+//! and acknowledgements).
 //!
-//! It takes every append waiting in the queue (up to [`MAX_GROUP_APPENDS`]), drops duplicate
-//! events, writes all of them as one WAL frame, fsyncs once (in `Fsync` mode), inserts the rows
-//! into the memtable and only then completes the tickets. It also decides when the memtable is
-//! frozen for a flush (size, age, or an explicit request) and rotates WAL files.
+//! The writer takes every append waiting in the queue (up to [`MAX_GROUP_APPENDS`]), drops
+//! duplicate events, writes all of them as one WAL frame and fsyncs once (in `Fsync` mode). It
+//! then hands the group to the applier and starts on the next group, so the next group's write
+//! and fsync overlap this group's memtable insert. The applier inserts the rows into the
+//! memtable and only then completes the tickets: an append is acknowledged after it is durable
+//! and after readers can see it. Groups reach the applier in LSN order through one channel, and
+//! so do freezes (the writer rotates the WAL file first), so a frozen memtable holds exactly the
+//! rows below the new WAL file. The writer decides when the memtable is frozen for a flush (size,
+//! age, or an explicit request) and rotates WAL files.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -27,6 +33,9 @@ pub const MAX_GROUP_APPENDS: usize = 1024;
 const MAX_GROUP_BYTES: usize = 16 << 20;
 /// Longest the writer sleeps without checking its timers.
 const IDLE_TICK: Duration = Duration::from_millis(500);
+/// Groups written and fsynced but not yet applied. When the applier is this far behind, the
+/// writer waits (and the append queue fills, so appends are refused as overloaded).
+pub(crate) const APPLY_QUEUE_CAPACITY: usize = 4;
 
 pub(crate) type Done = Sender<Result<(), StoreError>>;
 
@@ -40,6 +49,24 @@ pub(crate) enum WriterMsg {
     /// Write what is queued, fsync, optionally flush, and stop.
     Shutdown { flush: bool, done: Option<Done> },
 }
+
+/// Work for the applier thread, in LSN order.
+pub(crate) enum ApplyMsg {
+    /// A durable group: insert `records` (WAL records `first_lsn`..) into the memtable, then send
+    /// the replies (rows written, duplicate row indexes). A group whose rows were all duplicates
+    /// has no records but still goes through here, so no reply overtakes an earlier group's.
+    Group {
+        first_lsn: u64,
+        records: Vec<RowBuf>,
+        replies: Vec<Reply>,
+    },
+    /// Freeze the memtable (the writer has rotated the WAL file) and flush it.
+    Freeze { done: Option<Done> },
+    /// Apply what is queued, optionally freeze and flush, and stop.
+    Shutdown { flush: bool, done: Option<Done> },
+}
+
+type Reply = (oneshot::Sender<AppendResult>, usize, Vec<u32>);
 
 /// What the writer thread owns, prepared by recovery.
 pub(crate) struct WriterState {
@@ -57,7 +84,10 @@ pub(crate) fn now_us() -> i64 {
 struct Writer {
     shared: Arc<Shared>,
     state: WriterState,
-    flush_tx: Sender<FlushMsg>,
+    apply_tx: Sender<ApplyMsg>,
+    /// A size or age freeze is queued at the applier: the memtable still looks full until it
+    /// is done, so the timers must not ask again.
+    freeze_queued: Arc<AtomicBool>,
     /// When the oldest write not yet fsynced happened (`Interval` mode).
     unsynced_since: Option<Instant>,
 }
@@ -66,12 +96,14 @@ pub(crate) fn run_writer(
     shared: Arc<Shared>,
     state: WriterState,
     rx: Receiver<WriterMsg>,
-    flush_tx: Sender<FlushMsg>,
+    apply_tx: Sender<ApplyMsg>,
+    freeze_queued: Arc<AtomicBool>,
 ) {
     let mut writer = Writer {
         shared,
         state,
-        flush_tx,
+        apply_tx,
+        freeze_queued,
         unsynced_since: None,
     };
     loop {
@@ -130,14 +162,102 @@ pub(crate) fn run_writer(
                     writer.write_group(rest);
                 }
                 writer.sync_if_needed();
+                if flush && writer.has_rows() {
+                    writer.rotate();
+                }
+                writer.send_apply(ApplyMsg::Shutdown { flush, done });
+                return;
+            }
+            Some(WriterMsg::Append { .. }) => unreachable!("appends never become control messages"),
+        }
+    }
+}
+
+/// The applier thread: inserts durable groups into the memtable, acknowledges them, and freezes
+/// the memtable when the writer asks. Stops at `Shutdown` or when the writer is gone.
+pub(crate) fn run_applier(
+    shared: Arc<Shared>,
+    rx: Receiver<ApplyMsg>,
+    flush_tx: Sender<FlushMsg>,
+    freeze_queued: Arc<AtomicBool>,
+) {
+    let applier = Applier { shared, flush_tx };
+    while let Ok(msg) = rx.recv() {
+        match msg {
+            ApplyMsg::Group {
+                first_lsn,
+                records,
+                replies,
+            } => applier.apply(first_lsn, &records, replies),
+            ApplyMsg::Freeze { done } => {
+                applier.freeze(done);
+                freeze_queued.store(false, Ordering::Release);
+            }
+            ApplyMsg::Shutdown { flush, done } => {
                 if flush {
-                    writer.freeze(done);
+                    applier.freeze(done);
                 } else if let Some(done) = done {
                     let _ = done.send(Ok(()));
                 }
                 return;
             }
-            Some(WriterMsg::Append { .. }) => unreachable!("appends never become control messages"),
+        }
+    }
+}
+
+struct Applier {
+    shared: Arc<Shared>,
+    flush_tx: Sender<FlushMsg>,
+}
+
+impl Applier {
+    fn apply(&self, first_lsn: u64, records: &[RowBuf], replies: Vec<Reply>) {
+        if !records.is_empty() {
+            let mut memtable = self.shared.memtable.lock();
+            for (i, rows) in records.iter().enumerate() {
+                if let Err(error) = memtable.insert(first_lsn + i as u64, rows) {
+                    error!(%error, "validated rows failed to decode into the memtable");
+                }
+            }
+            drop(memtable);
+            self.shared
+                .counters
+                .next_lsn
+                .store(first_lsn + records.len() as u64, Ordering::Release);
+        }
+        let c = &self.shared.counters;
+        for (reply, rows_written, duplicate_rows) in replies {
+            c.rows_written
+                .fetch_add(rows_written as u64, Ordering::Relaxed);
+            c.rows_deduplicated
+                .fetch_add(duplicate_rows.len() as u64, Ordering::Relaxed);
+            let _ = reply.send(Ok(AppendReceipt {
+                rows_written,
+                rows_deduplicated: duplicate_rows.len(),
+                duplicate_rows,
+            }));
+        }
+    }
+
+    /// Moves the memtable to the flusher (its rows stay visible to readers until the segments
+    /// replace them). With an empty memtable, `done` resolves once earlier flushes finished.
+    fn freeze(&self, done: Option<Done>) {
+        let frozen = {
+            let mut memtable = self.shared.memtable.lock();
+            if memtable.is_empty() {
+                None
+            } else {
+                let frozen = Arc::new(memtable.freeze());
+                self.shared.state.lock().flushing.push(frozen.clone());
+                Some(frozen)
+            }
+        };
+        let msg = match frozen {
+            Some(frozen) => FlushMsg::Flush { frozen, done },
+            None => FlushMsg::Barrier(done),
+        };
+        if self.flush_tx.send(msg).is_err() {
+            error!("flusher thread is gone, memtable rows stay in the wal");
         }
     }
 }
@@ -150,6 +270,9 @@ impl Writer {
         {
             let due = since + Duration::from_millis(interval_ms);
             timeout = timeout.min(due.saturating_duration_since(Instant::now()));
+        }
+        if self.freeze_queued.load(Ordering::Acquire) {
+            return timeout;
         }
         if let Some(first) = self.shared.memtable.lock().first_row_at() {
             let due = first + Duration::from_millis(self.shared.config.memtable_max_age_ms);
@@ -166,6 +289,9 @@ impl Writer {
                 self.sync_if_needed();
             }
         }
+        if self.freeze_queued.load(Ordering::Acquire) {
+            return;
+        }
         let (bytes, first) = {
             let m = self.shared.memtable.lock();
             (m.bytes(), m.first_row_at())
@@ -174,7 +300,24 @@ impl Writer {
             t.elapsed() >= Duration::from_millis(self.shared.config.memtable_max_age_ms)
         });
         if bytes >= self.shared.config.memtable_max_bytes || too_old {
+            self.freeze_queued.store(true, Ordering::Release);
             self.freeze(None);
+        }
+    }
+
+    /// Whether rows are in the memtable or on their way to it.
+    fn has_rows(&self) -> bool {
+        let applied = self.shared.counters.next_lsn.load(Ordering::Acquire);
+        applied != self.state.next_lsn || !self.shared.memtable.lock().is_empty()
+    }
+
+    /// Sends to the applier. It only stops after `Shutdown` (or by a panic): if it is gone, the
+    /// replies in `msg` are dropped, which their tickets see as a closed store, and the store is
+    /// poisoned since nothing can be acknowledged any more.
+    fn send_apply(&self, msg: ApplyMsg) {
+        if self.apply_tx.send(msg).is_err() {
+            error!("applier thread is gone: appends are written but not acknowledged");
+            self.shared.poisoned.store(true, Ordering::Release);
         }
     }
 
@@ -281,54 +424,24 @@ impl Writer {
                 }
                 Durability::None => {}
             }
-            let mut memtable = self.shared.memtable.lock();
-            for (i, rows) in records.iter().enumerate() {
-                if let Err(error) = memtable.insert(self.state.next_lsn + i as u64, rows) {
-                    error!(%error, "validated rows failed to decode into the memtable");
-                }
-            }
-            drop(memtable);
             self.state.next_lsn += records.len() as u64;
-            self.shared
-                .counters
-                .next_lsn
-                .store(self.state.next_lsn, Ordering::Relaxed);
         }
         self.state.dedup.commit();
-        let c = &self.shared.counters;
-        for (reply, rows_written, duplicate_rows) in replies {
-            c.rows_written
-                .fetch_add(rows_written as u64, Ordering::Relaxed);
-            c.rows_deduplicated
-                .fetch_add(duplicate_rows.len() as u64, Ordering::Relaxed);
-            let _ = reply.send(Ok(AppendReceipt {
-                rows_written,
-                rows_deduplicated: duplicate_rows.len(),
-                duplicate_rows,
-            }));
-        }
+        let first_lsn = self.state.next_lsn - records.len() as u64;
+        self.send_apply(ApplyMsg::Group {
+            first_lsn,
+            records,
+            replies,
+        });
     }
 
-    /// Moves the memtable to the flusher (its rows stay visible to readers until the segments
-    /// replace them). With an empty memtable, `done` resolves once earlier flushes finished.
+    /// Rotates the WAL file (when rows are in or on their way to the memtable), then has the
+    /// applier freeze the memtable after the groups before it and flush it; with an empty
+    /// memtable, `done` resolves once earlier flushes finished.
     fn freeze(&mut self, done: Option<Done>) {
-        if self.shared.memtable.lock().is_empty() {
-            let _ = self.flush_tx.send(FlushMsg::Barrier(done));
-            return;
+        if self.has_rows() {
+            self.rotate();
         }
-        self.rotate();
-        let frozen = {
-            let mut memtable = self.shared.memtable.lock();
-            let frozen = Arc::new(memtable.freeze());
-            self.shared.state.lock().flushing.push(frozen.clone());
-            frozen
-        };
-        if self
-            .flush_tx
-            .send(FlushMsg::Flush { frozen, done })
-            .is_err()
-        {
-            error!("flusher thread is gone, memtable rows stay in the wal");
-        }
+        self.send_apply(ApplyMsg::Freeze { done });
     }
 }
