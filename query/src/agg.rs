@@ -357,6 +357,13 @@ impl Acc {
                         codes,
                         validity,
                     } => {
+                        // Few groups (hours of a day): mark (group, code) pairs and hash each
+                        // distinct pair once when the sketches are needed.
+                        if let Some(bytes) =
+                            pending.mark_grouped(dict, codes, validity.as_deref(), sel, gids)
+                        {
+                            return bytes;
+                        }
                         let hashes = ctx.hashes(dict);
                         for (&r, &g) in sel.iter().zip(gids) {
                             let r = r as usize;

@@ -164,7 +164,14 @@ pub(crate) fn sum_f64(values: &[f64]) -> f64 {
 pub(crate) struct PendingCodes {
     /// (group, dictionary address) → the dictionary and its marked codes.
     by_dict: FxHashMap<(u32, usize), (Arc<StrDict>, Vec<bool>)>,
+    /// Dictionary address → the dictionary and the marks of every group, group `g`'s code
+    /// `c` at `g * dict.len() + c` (batches of several groups: hours of a day).
+    grouped: FxHashMap<usize, (Arc<StrDict>, Vec<bool>)>,
 }
+
+/// Most flags (groups × dictionary entries) [`PendingCodes::mark_grouped`] keeps per
+/// dictionary; beyond it, values go to their group one row at a time.
+pub(crate) const MAX_GROUPED_MARKS: usize = 1 << 22;
 
 impl PendingCodes {
     /// Marks the codes of the selected, non-null rows for `group`. Returns bytes added.
@@ -203,7 +210,48 @@ impl PendingCodes {
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.by_dict.is_empty()
+        self.by_dict.is_empty() && self.grouped.is_empty()
+    }
+
+    /// Marks the codes of the selected, non-null rows for their groups (`gids[i]` is the
+    /// group of `sel[i]`), when the groups' marks fit [`MAX_GROUPED_MARKS`]. Returns the bytes
+    /// added, or `None` (nothing marked) when they would not fit.
+    pub(crate) fn mark_grouped(
+        &mut self,
+        dict: &Arc<StrDict>,
+        codes: &[u32],
+        validity: Option<&[bool]>,
+        sel: &[u32],
+        gids: &[u32],
+    ) -> Option<usize> {
+        let len = dict.len();
+        let groups = gids.iter().max().map_or(0, |&g| g as usize + 1);
+        let (_, marks) = match self.grouped.get_mut(&(Arc::as_ptr(dict) as usize)) {
+            Some(entry) => entry,
+            None if groups.saturating_mul(len) <= MAX_GROUPED_MARKS => self
+                .grouped
+                .entry(Arc::as_ptr(dict) as usize)
+                .or_insert_with(|| (Arc::clone(dict), Vec::new())),
+            None => return None,
+        };
+        let needed = groups.saturating_mul(len);
+        if needed > MAX_GROUPED_MARKS.max(marks.len()) {
+            return None;
+        }
+        let added = needed.saturating_sub(marks.len());
+        if added > 0 {
+            // Group g's marks start at g * len: growing appends whole groups.
+            marks.resize(needed, false);
+        }
+        for (&r, &g) in sel.iter().zip(gids) {
+            let r = r as usize;
+            if validity.is_none_or(|v| v[r]) {
+                if let Some(m) = marks.get_mut(g as usize * len + codes[r] as usize) {
+                    *m = true;
+                }
+            }
+        }
+        Some(added)
     }
 
     /// Every marked (group, dictionary, code), clearing the marks.
@@ -212,6 +260,12 @@ impl PendingCodes {
         for ((group, _), (dict, seen)) in self.by_dict.drain() {
             for (code, _) in seen.iter().enumerate().filter(|(_, &s)| s) {
                 out.push((group, Arc::clone(&dict), code as u32));
+            }
+        }
+        for (_, (dict, marks)) in self.grouped.drain() {
+            let len = dict.len().max(1);
+            for (i, _) in marks.iter().enumerate().filter(|(_, &s)| s) {
+                out.push(((i / len) as u32, Arc::clone(&dict), (i % len) as u32));
             }
         }
         out
