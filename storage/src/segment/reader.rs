@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use super::decode::{
@@ -139,14 +139,25 @@ impl Segment {
         })
     }
 
-    /// The environment variable that sets the block cache's size in MiB (`0` turns it off).
-    pub const BLOCK_CACHE_ENV: &'static str = "ECOMDASH_BLOCK_CACHE_MB";
+    /// Default bytes of the process-wide block cache ([`Segment::read_chunk_cached`]): 64 MiB.
+    pub const DEFAULT_BLOCK_CACHE_BYTES: usize = 64 << 20;
 
-    /// Bytes of decompressed column blocks the process-wide block cache may hold (what
-    /// [`Segment::read_chunk_cached`] reads through): [`Segment::BLOCK_CACHE_ENV`] MiB, 64
-    /// MiB when unset. Read once, on the first cached read.
+    /// Bytes of decompressed column blocks the process-wide block cache may hold.
     pub fn block_cache_capacity() -> usize {
-        block_cache().capacity
+        block_cache().capacity.load(Ordering::Relaxed)
+    }
+
+    /// Sets the block cache's capacity for the whole process (0 turns it off); blocks beyond
+    /// it are dropped, oldest first. Meant for the daemon's configuration at startup.
+    pub fn set_block_cache_capacity(bytes: usize) {
+        let cache = block_cache();
+        cache.capacity.store(bytes, Ordering::Relaxed);
+        cache.lock().shrink_to(bytes);
+    }
+
+    /// Bytes the block cache holds now.
+    pub fn block_cache_bytes() -> usize {
+        block_cache().lock().bytes
     }
 
     pub fn meta(&self) -> &SegmentMeta {
@@ -216,7 +227,7 @@ impl Segment {
 
     /// [`Segment::read_chunk`] (or [`Segment::read_chunk_at`] with `rows`) for a query scan:
     /// decompressed blocks are kept in the process-wide, size-bounded block cache
-    /// ([`Segment::block_cache_capacity`]) and taken from it on later reads, so a block's checksum is
+    /// ([`Segment::set_block_cache_capacity`], 64 MiB by default) and taken from it on later reads, so a block's checksum is
     /// verified and its zstd frame decompressed once while it stays cached. Scrubbing,
     /// recovery and compaction use the uncached reads, which always verify the file.
     pub fn read_chunk_cached(
@@ -389,9 +400,9 @@ impl Segment {
         what: &dyn Fn() -> String,
         cached: bool,
     ) -> Result<BlockBytes<'_>, SegmentError> {
-        let cache = cached
-            .then(block_cache)
-            .filter(|c| c.capacity > 0 && block.compression == Compression::Zstd);
+        let cache = cached.then(block_cache).filter(|c| {
+            c.capacity.load(Ordering::Relaxed) > 0 && block.compression == Compression::Zstd
+        });
         let Some(cache) = cache else {
             return self.block(block, what).map(BlockBytes::Read);
         };
@@ -560,14 +571,11 @@ impl std::ops::Deref for BlockBytes<'_> {
 
 static NEXT_SEGMENT_ID: AtomicU64 = AtomicU64::new(0);
 
-/// Default size of the block cache, MiB.
-const DEFAULT_BLOCK_CACHE_MIB: usize = 64;
-
 /// Decompressed blocks keyed by (segment id, block offset), evicted oldest first once their
 /// bytes would exceed the capacity. Segments are immutable and their ids never reused, so an
 /// entry is never stale; the blocks of a dropped segment age out.
 struct BlockCache {
-    capacity: usize,
+    capacity: AtomicUsize,
     inner: Mutex<CacheInner>,
 }
 
@@ -580,16 +588,24 @@ struct CacheInner {
 
 fn block_cache() -> &'static BlockCache {
     static CACHE: OnceLock<BlockCache> = OnceLock::new();
-    CACHE.get_or_init(|| {
-        let mib = std::env::var(Segment::BLOCK_CACHE_ENV)
-            .ok()
-            .and_then(|v| v.trim().parse::<usize>().ok())
-            .unwrap_or(DEFAULT_BLOCK_CACHE_MIB);
-        BlockCache {
-            capacity: mib.saturating_mul(1 << 20),
-            inner: Mutex::new(CacheInner::default()),
-        }
+    CACHE.get_or_init(|| BlockCache {
+        capacity: AtomicUsize::new(Segment::DEFAULT_BLOCK_CACHE_BYTES),
+        inner: Mutex::new(CacheInner::default()),
     })
+}
+
+impl CacheInner {
+    /// Drops the oldest blocks until at most `limit` bytes remain.
+    fn shrink_to(&mut self, limit: usize) {
+        while self.bytes > limit {
+            let Some(old) = self.order.pop_front() else {
+                break;
+            };
+            if let Some(evicted) = self.blocks.remove(&old) {
+                self.bytes -= evicted.len();
+            }
+        }
+    }
 }
 
 impl BlockCache {
@@ -606,21 +622,15 @@ impl BlockCache {
 
     fn insert(&self, key: (u64, u64), block: Arc<Vec<u8>>) {
         let len = block.len();
-        if len > self.capacity / 4 {
+        let capacity = self.capacity.load(Ordering::Relaxed);
+        if len > capacity / 4 {
             return;
         }
         let mut inner = self.lock();
         if inner.blocks.contains_key(&key) {
             return;
         }
-        while inner.bytes + len > self.capacity {
-            let Some(old) = inner.order.pop_front() else {
-                break;
-            };
-            if let Some(evicted) = inner.blocks.remove(&old) {
-                inner.bytes -= evicted.len();
-            }
-        }
+        inner.shrink_to(capacity - len);
         inner.bytes += len;
         inner.order.push_back(key);
         inner.blocks.insert(key, block);
