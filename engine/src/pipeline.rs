@@ -240,7 +240,10 @@ impl Enricher {
         let visitor = match &event.visitor_id {
             Some(given) => hash_str(given),
             None => {
-                let ip = event.ip.as_deref().and_then(|ip| ip.parse::<IpAddr>().ok());
+                let ip = event
+                    .ip
+                    .as_deref()
+                    .and_then(crate::enrich::client_ip::parse_ip);
                 let user_agent = event.user_agent.as_deref().unwrap_or("");
                 import_visitor(run_key, event_ms, site.domain, ip, user_agent)
             }
@@ -287,7 +290,12 @@ impl Enricher {
         let url = scrub_url(&event.url);
         let page = parse_page_url(&url).map_err(|e| ErrorDetail::field("url", e.to_string()))?;
 
-        let forwarded_ip = || event.ip.as_deref().and_then(|ip| ip.parse::<IpAddr>().ok());
+        let forwarded_ip = || {
+            event
+                .ip
+                .as_deref()
+                .and_then(crate::enrich::client_ip::parse_ip)
+        };
         // the browser the event is about (its User-Agent and address), when there is one
         let (user_agent, ip, headers) = match client {
             ClientContext::Http {

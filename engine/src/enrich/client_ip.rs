@@ -154,6 +154,52 @@ impl TrustedProxies {
     }
 }
 
+/// `s.parse::<IpAddr>()`, with a short path for dotted-quad IPv4 (std's generic parser cost
+/// ~1.8% of an import's time). The short path takes only what std takes (four decimal octets
+/// of 1–3 digits, no leading zero, at most 255) and gives the same address; anything else goes
+/// to std.
+pub fn parse_ip(s: &str) -> Option<IpAddr> {
+    let bytes = s.as_bytes();
+    if bytes.len() <= 15 {
+        let mut octets = [0u8; 4];
+        let mut part = 0;
+        let mut value: u32 = 0;
+        let mut digits = 0;
+        let mut ok = true;
+        for &b in bytes {
+            match b {
+                b'0'..=b'9' => {
+                    if digits == 1 && value == 0 {
+                        ok = false; // leading zero
+                        break;
+                    }
+                    value = value * 10 + u32::from(b - b'0');
+                    digits += 1;
+                    if digits > 3 || value > 255 {
+                        ok = false;
+                        break;
+                    }
+                }
+                b'.' if digits > 0 && part < 3 => {
+                    octets[part] = value as u8;
+                    part += 1;
+                    value = 0;
+                    digits = 0;
+                }
+                _ => {
+                    ok = false;
+                    break;
+                }
+            }
+        }
+        if ok && part == 3 && digits > 0 {
+            octets[3] = value as u8;
+            return Some(IpAddr::V4(std::net::Ipv4Addr::from(octets)));
+        }
+    }
+    s.parse::<IpAddr>().ok()
+}
+
 /// Parses one `X-Forwarded-For` entry: `1.2.3.4`, `1.2.3.4:5678`, `2001:db8::1`, `[2001:db8::1]:443`.
 fn parse_hop(hop: &str) -> Option<IpAddr> {
     let hop = hop.trim();
@@ -172,7 +218,48 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
 #[cfg(test)]
 #[expect(clippy::unwrap_used)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    proptest! {
+        #[test]
+        fn parse_ip_is_std_parse(
+            octets in proptest::collection::vec("[0-9]{0,4}", 1..6),
+            sep in "[.:]",
+            noise in "[0-9a-f.:x ]{0,16}",
+        ) {
+            let dotted = octets.join(&sep);
+            for s in [dotted.as_str(), noise.as_str()] {
+                prop_assert_eq!(parse_ip(s), s.parse::<IpAddr>().ok(), "{:?}", s);
+            }
+        }
+    }
+
+    #[test]
+    fn parse_ip_takes_what_std_takes() {
+        for s in [
+            "0.0.0.0",
+            "10.0.9.106",
+            "255.255.255.255",
+            "256.1.1.1",
+            "01.2.3.4",
+            "1.2.3",
+            "1.2.3.4.",
+            ".1.2.3",
+            "1..2.3",
+            "1.2.3.4.5",
+            "1000.1.1.1",
+            "",
+            "::1",
+            "2001:db8::1",
+            "1.2.3.4 ",
+            "0.00.0.0",
+            "100.200.250.199",
+        ] {
+            assert_eq!(parse_ip(s), s.parse::<IpAddr>().ok(), "{s:?}");
+        }
+    }
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
