@@ -394,10 +394,42 @@ fn str_hash(bytes: &[u8]) -> u64 {
 /// its offset and its hash-table slot).
 pub(crate) fn intern(dict: &mut StrDict, index: &mut HashTable<u32>, s: &str) -> (u32, usize) {
     let hash = str_hash(s.as_bytes());
-    if let Some(&code) = index.find(hash, |&c| dict.bytes_of(c) == s.as_bytes()) {
+    if let Some(&code) = index.find(hash, |&c| same_bytes(dict.bytes_of(c), s.as_bytes())) {
         return (code, 0);
     }
     insert_new(dict, index, hash, s)
+}
+
+/// `a == b`, inlined for the short strings most columns hold (a `memcmp` call cost ~50
+/// instructions a compare): lengths first, then two overlapping 8- or 4-byte words cover a
+/// string of up to 16 bytes.
+#[inline(always)]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    match n {
+        0 => true,
+        1..=3 => a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1],
+        4..=8 => load4(a, 0) == load4(b, 0) && load4(a, n - 4) == load4(b, n - 4),
+        9..=16 => load8(a, 0) == load8(b, 0) && load8(a, n - 8) == load8(b, n - 8),
+        _ => a == b,
+    }
+}
+
+#[inline(always)]
+fn load8(s: &[u8], at: usize) -> u64 {
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&s[at..at + 8]);
+    u64::from_le_bytes(word)
+}
+
+#[inline(always)]
+fn load4(s: &[u8], at: usize) -> u32 {
+    let mut word = [0u8; 4];
+    word.copy_from_slice(&s[at..at + 4]);
+    u32::from_le_bytes(word)
 }
 
 /// The previous row's code when `s` repeats its value: many columns repeat it row after row
@@ -405,7 +437,7 @@ pub(crate) fn intern(dict: &mut StrDict, index: &mut HashTable<u32>, s: &str) ->
 #[inline]
 fn repeated_code(dict: &StrDict, codes: &[u32], validity: &[bool], s: &[u8]) -> Option<u32> {
     match (codes.last(), validity.last()) {
-        (Some(&last), Some(true)) if dict.bytes_of(last) == s => Some(last),
+        (Some(&last), Some(true)) if same_bytes(dict.bytes_of(last), s) => Some(last),
         _ => None,
     }
 }
@@ -417,7 +449,7 @@ fn intern_bytes(
     bytes: &[u8],
 ) -> Result<(u32, usize), &'static str> {
     let hash = str_hash(bytes);
-    if let Some(&code) = index.find(hash, |&c| dict.bytes_of(c) == bytes) {
+    if let Some(&code) = index.find(hash, |&c| same_bytes(dict.bytes_of(c), bytes)) {
         return Ok((code, 0));
     }
     let s = std::str::from_utf8(bytes).map_err(|_| "string is not utf-8")?;
@@ -513,6 +545,27 @@ mod tests {
     #![expect(clippy::unwrap_used)]
 
     use super::*;
+
+    #[test]
+    fn same_bytes_is_slice_equality() {
+        let strings: Vec<Vec<u8>> = (0..=20)
+            .flat_map(|len| {
+                let base: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+                let mut variants = vec![base.clone()];
+                for at in 0..len {
+                    let mut v = base.clone();
+                    v[at] = b'Z';
+                    variants.push(v);
+                }
+                variants
+            })
+            .collect();
+        for a in &strings {
+            for b in &strings {
+                assert_eq!(same_bytes(a, b), a == b, "{a:?} {b:?}");
+            }
+        }
+    }
     use crate::concat::concat;
 
     fn str_batch(values: &[Option<&str>]) -> ColumnBatch {
