@@ -321,6 +321,8 @@ def main():
     parser.add_argument("--reps", type=int, default=5, help="timed rounds after one warm-up")
     parser.add_argument("--bins", type=Path, required=True, help="dir of the release binaries")
     parser.add_argument("--workdir", type=Path, default=REPO / "target" / "compare")
+    parser.add_argument("--label", default="",
+                        help="a note on the binaries, printed above the table")
     parser.add_argument("--markdown", type=Path, help="also write the table to this file")
     args = parser.parse_args()
 
@@ -440,7 +442,7 @@ def compare(args, info, daemon, data, store):
         "dataset": info, "queries": results,
         "summary_ms": {"median": statistics.median(summary_ms), "all": summary_ms,
                        "first": summary_first_ms},
-        "block_cache_mb": os.environ.get("ECOMDASH_BLOCK_CACHE_MB", "64 (default)"),
+        "label": args.label,
         "sizes": sizes,
         "bytes_per_event": {k: round(v / total_events, 1) for k, v in sizes.items()},
     }
@@ -453,8 +455,8 @@ def markdown(report) -> str:
         f"chDB {report['versions']['chdb']}; median of {report['reps']} runs after a warm-up; "
         f"load average after the run {', '.join(f'{x:.1f}' for x in report['loadavg_after'])}",
         "",
-        f"EcomDash's block cache: {report['block_cache_mb']} MiB (ECOMDASH_BLOCK_CACHE_MB); "
-        "first call = the query's first (unmeasured) run, after the queries above it",
+        (f"{report['label']}; " if report.get("label") else "")
+        + "first call = the query's first (unmeasured) run, after the queries above it",
         "",
         "| query | rows | EcomDash HTTP ms | (engine ms) | EcomDash first call ms | DuckDB ms "
         "| chDB ms | EcomDash / faster peer | results |",

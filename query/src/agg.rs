@@ -9,7 +9,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use crate::funnel::{funnel_level, FunnelEvents};
 use crate::hll::{hash_str, Hll};
 use crate::kernels::{
-    distinct_update, hash128_str, quantile, sum_f64, sum_i64, value_hash, PendingCodes,
+    distinct_update, hash128_str, quantile, sum_f64, sum_f64_at, sum_i64, value_hash, PendingCodes,
     DISTINCT_ENTRY_BYTES,
 };
 use crate::plan::{AggCall, AggFunc};
@@ -230,6 +230,17 @@ impl Acc {
             }
             Acc::Avg { sums, counts } => {
                 let (values, valid) = args[0].floats(n);
+                if let (Some(g), None) = (uniform, valid.as_ref()) {
+                    // One group, no nulls: a sum in independent lanes instead of one chain.
+                    let g = g as usize;
+                    sums[g] += if sel.len() == n {
+                        sum_f64(&values)
+                    } else {
+                        sum_f64_at(&values, sel)
+                    };
+                    counts[g] += sel.len() as u64;
+                    return 0;
+                }
                 for (&r, &g) in sel.iter().zip(gids) {
                     let (r, g) = (r as usize, g as usize);
                     if valid.as_ref().is_none_or(|v| v[r]) {

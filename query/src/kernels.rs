@@ -158,6 +158,19 @@ pub(crate) fn sum_f64(values: &[f64]) -> f64 {
     lanes.iter().sum::<f64>() + rest.iter().sum::<f64>()
 }
 
+/// [`sum_f64`] of the values at rows `sel`.
+pub(crate) fn sum_f64_at(values: &[f64], sel: &[u32]) -> f64 {
+    let mut lanes = [0f64; 4];
+    let chunks = sel.chunks_exact(4);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for i in 0..4 {
+            lanes[i] += values[c[i] as usize];
+        }
+    }
+    lanes.iter().sum::<f64>() + rest.iter().map(|&r| values[r as usize]).sum::<f64>()
+}
+
 /// Per group: which codes of each dictionary were seen, as one flag per dictionary entry.
 /// Marking is a store per row; strings are looked up once per distinct code when drained.
 #[derive(Default)]
