@@ -419,14 +419,22 @@ fn email_span(bytes: &[u8], at: usize, at_len: usize, floor: usize) -> Option<(u
         end -= 1;
     }
     let domain = &bytes[domain_start..end];
-    let last_dot = domain.iter().rposition(|&b| b == b'.')?;
-    let tld = &domain[last_dot + 1..];
-    let valid = last_dot > 0
-        && domain[0] != b'.'
-        && domain[0] != b'-'
-        && tld.len() >= 2
-        && tld.iter().all(u8::is_ascii_alphabetic);
-    valid.then_some((start, end))
+    if domain.first().is_none_or(|&b| b == b'.' || b == b'-') {
+        return None;
+    }
+    // The address ends with the last label that can be a top-level domain (two or more
+    // letters); labels after it (`user@shop.com.4111…`) are text that follows the address. Taking
+    // the longest valid prefix keeps scrubbing idempotent: once a card number after the domain
+    // is redacted, a second pass must not find a longer address than the first did.
+    let mut stop = domain.len();
+    loop {
+        let last_dot = domain[..stop].iter().rposition(|&b| b == b'.')?;
+        let tld = &domain[last_dot + 1..stop];
+        if last_dot > 0 && tld.len() >= 2 && tld.iter().all(u8::is_ascii_alphabetic) {
+            return Some((start, domain_start + stop));
+        }
+        stop = last_dot;
+    }
 }
 
 /// Scans a digit run starting at `start` (digits separated by single spaces or dashes) and
@@ -512,6 +520,20 @@ mod tests {
         assert!(matches!(scrub_text(text), Cow::Borrowed(_)));
         let url = "https://shop.example/p/shoes?utm_source=google&color=red#reviews";
         assert!(matches!(scrub_url(url), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn an_address_ends_at_its_last_letter_label() {
+        assert_eq!(
+            scrub_text("é@www.www.4111111111111111@"),
+            "[email].[redacted]@",
+            "found by the idempotency proptest: the card after the domain hid the address"
+        );
+        assert_eq!(
+            scrub_text("mail a@shop.com.123 now"),
+            "mail [email].123 now"
+        );
+        assert_eq!(scrub_text("a@b.4111111111111111x"), "a@b.4111111111111111x");
     }
 
     #[test]
