@@ -129,7 +129,7 @@ impl<'e> Importer<'e> {
         // more than decoding some of their fields)
         let (site, client) = (&site, &client);
         let prepared: Vec<(RowBuf, Vec<PreparedLine>)> =
-            on_all_threads(decoded.iter().zip(sessions), move |(part, sessions)| {
+            on_all_threads(decoded.into_iter().zip(sessions), move |(part, sessions)| {
                 // rows take about as many bytes as their lines
                 let mut rows = RowBuf::with_capacity(Table::Events, part.bytes + 4096);
                 let lines = part
@@ -151,9 +151,11 @@ impl<'e> Importer<'e> {
                         (*line, result)
                     })
                     .collect();
+                // freed here, on the thread (and malloc arena) that enriched them, rather
+                // than all on this one
+                drop(part);
                 (rows, lines)
             });
-        drop(decoded);
         let mut events = Vec::with_capacity(prepared.len());
         let mut live = Vec::with_capacity(lines.len());
         for (rows, results) in prepared {
