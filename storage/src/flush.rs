@@ -20,8 +20,8 @@ use crate::wal;
 use crate::writer::{now_us, Done};
 
 /// Frozen memtables waiting for the flusher. Each holds up to `memtable_max_bytes`, so this
-/// bounds the memory of a stalled flusher; when full, the writer thread waits, the append queue
-/// fills and appends fail with `Overloaded`.
+/// bounds the memory of a stalled flusher; when full, the applier thread waits, then the WAL
+/// writer (its queue is bounded too), the append queue fills and appends fail with `Overloaded`.
 pub const FLUSH_QUEUE_CAPACITY: usize = 16;
 /// How long the flusher waits before retrying a failed flush (disk full, io error).
 const RETRY_INTERVAL: Duration = Duration::from_secs(1);

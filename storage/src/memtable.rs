@@ -123,7 +123,7 @@ fn new_builders(table: Table) -> Vec<ColumnBuilder> {
         .collect()
 }
 
-/// Rows not yet in segments. Mutated only by the WAL writer thread (under the store's lock).
+/// Rows not yet in segments. Mutated only by the applier thread (under the store's lock).
 #[derive(Default)]
 pub struct Memtable {
     /// (table, day) → site → rows; nested so lookups by `&str` need no allocation.
