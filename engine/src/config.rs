@@ -144,6 +144,9 @@ pub struct QuerySettings {
     pub memory_bytes: u64,
     /// How long one query may run before it stops.
     pub time_ms: u64,
+    /// Decompressed column blocks kept in memory across queries, shared by all of them
+    /// (process-wide, oldest first out; outside `memory_bytes`). 0 turns the cache off.
+    pub block_cache_bytes: u64,
 }
 
 impl Default for QuerySettings {
@@ -151,6 +154,7 @@ impl Default for QuerySettings {
         QuerySettings {
             memory_bytes: 1 << 30,
             time_ms: 30_000,
+            block_cache_bytes: 64 << 20,
         }
     }
 }
@@ -247,6 +251,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "limits.session_idle_timeout_secs",
     ),
     ("ECOMDASH_DRAIN_TIMEOUT_SECS", "limits.drain_timeout_secs"),
+    (
+        "ECOMDASH_QUERY_BLOCK_CACHE_BYTES",
+        "query.block_cache_bytes (0 turns the cache off)",
+    ),
 ];
 
 /// Command-line overrides (the highest precedence).
@@ -359,6 +367,7 @@ impl Config {
                 "ECOMDASH_FSYNC_INTERVAL_MS" => self.storage.fsync_interval_ms = num(value)?,
                 "ECOMDASH_MEMTABLE_MAX_BYTES" => self.storage.memtable_max_bytes = num(value)?,
                 "ECOMDASH_MEMTABLE_MAX_AGE_MS" => self.storage.memtable_max_age_ms = num(value)?,
+                "ECOMDASH_QUERY_BLOCK_CACHE_BYTES" => self.query.block_cache_bytes = num(value)?,
                 "ECOMDASH_SITE_EVENTS_PER_SECOND" => {
                     self.limits.site_events_per_second = num32(value)?
                 }
@@ -477,6 +486,25 @@ mod tests {
         assert_eq!(config.limits.site_events_per_second, 7);
         assert_eq!(config.limits.drain_timeout_secs, 10);
         assert_eq!(config.geoip_db, None);
+    }
+
+    #[test]
+    fn block_cache_size_from_file_and_env() {
+        assert_eq!(Config::default().query.block_cache_bytes, 64 << 20);
+        let from_file = Config::from_toml("[query]\nblock_cache_bytes = 0\n").unwrap();
+        assert_eq!(from_file.query.block_cache_bytes, 0);
+        let mut config = Config::default();
+        config
+            .apply_env(&env(&[("ECOMDASH_QUERY_BLOCK_CACHE_BYTES", "1048576")]))
+            .unwrap();
+        assert_eq!(config.query.block_cache_bytes, 1 << 20);
+        let err = config
+            .apply_env(&env(&[("ECOMDASH_QUERY_BLOCK_CACHE_BYTES", "lots")]))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("ECOMDASH_QUERY_BLOCK_CACHE_BYTES"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -182,6 +182,9 @@ impl Engine {
         registry: SiteRegistry,
     ) -> Result<Arc<Engine>, EngineError> {
         let store = open_store(&config.store_dir(), store_config(&config)).await?;
+        ecomdash_storage::Segment::set_block_cache_capacity(
+            usize::try_from(config.query.block_cache_bytes).unwrap_or(usize::MAX),
+        );
         let proxies = TrustedProxies::parse(&config.trusted_proxies)
             .map_err(|e| EngineError::Proxies(e.to_string()))?;
         let geo = crate::enrich::geo::open_configured(config.geoip_db.as_deref(), &config.data_dir)

@@ -362,4 +362,5 @@ fn realtime_needs_the_sites_read_key_and_metrics_count_outcomes() {
     assert!(text.contains("ecomdash_request_duration_seconds_count{route=\"track_event\"} 2"));
     assert!(text.contains("ecomdash_wal_fsyncs"));
     assert!(text.contains("ecomdash_live_sessions"));
+    assert!(text.contains("ecomdash_query_block_cache_bytes"));
 }

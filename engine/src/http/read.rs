@@ -143,6 +143,11 @@ pub async fn metrics(State(engine): State<Arc<Engine>>) -> Response {
             "1 when a failed fsync poisoned the store.",
             f64::from(u8::from(stats.poisoned)),
         ),
+        (
+            "ecomdash_query_block_cache_bytes",
+            "Decompressed column blocks the query block cache holds.",
+            ecomdash_storage::Segment::block_cache_bytes() as f64,
+        ),
     ];
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
