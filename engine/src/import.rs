@@ -100,25 +100,38 @@ impl<'e> Importer<'e> {
             check_ts_window: false,
         };
         let enricher = self.enricher;
-        // decode and validate in parallel (this thread takes the first slice)
+        // decode, validate and hash the visitor in parallel (this thread takes the first slice)
+        let run_key = self.run_key;
+        let domain: &str = &self.domain;
         let decoded: Vec<Decoded<'_>> = on_all_threads(
             lines
                 .chunks(per_thread)
                 .enumerate()
                 .map(|(part, slice)| (first_line + (part * per_thread) as u64, slice)),
-            move |(base, slice)| decode_lines(slice, base, options),
-        );
-        self.report.lines += lines.len() as u64;
-        // sessions in line order (a visitor's session depends on its earlier events) ...
-        let run_key = self.run_key;
-        let sessions: Vec<Vec<Option<ImportSession>>> = decoded
-            .iter()
-            .map(|part| {
-                part.events
+            move |(base, slice)| {
+                let mut decoded = decode_lines(slice, base, options);
+                decoded.visitors = decoded
+                    .events
                     .iter()
                     .map(|(_, result)| {
                         result.as_ref().ok().and_then(|event| {
-                            enricher.assign_import_session(&site, event, run_key, options.now_ms)
+                            enricher.import_visitor_of(domain, event, run_key, options.now_ms)
+                        })
+                    })
+                    .collect();
+                decoded
+            },
+        );
+        self.report.lines += lines.len() as u64;
+        // sessions in line order (a visitor's session depends on its earlier events) ...
+        let sessions: Vec<Vec<Option<ImportSession>>> = decoded
+            .iter()
+            .map(|part| {
+                part.visitors
+                    .iter()
+                    .map(|visitor| {
+                        visitor.map(|(visitor, event_ms)| {
+                            enricher.assign_import_visitor(&site, visitor, event_ms)
                         })
                     })
                     .collect()
@@ -128,8 +141,9 @@ impl<'e> Importer<'e> {
         // decoded events are read in place (each is several hundred bytes: moving them cost
         // more than decoding some of their fields)
         let (site, client) = (&site, &client);
-        let prepared: Vec<(RowBuf, Vec<PreparedLine>)> =
-            on_all_threads(decoded.into_iter().zip(sessions), move |(part, sessions)| {
+        let prepared: Vec<(RowBuf, Vec<PreparedLine>)> = on_all_threads(
+            decoded.into_iter().zip(sessions),
+            move |(part, sessions)| {
                 // rows take about as many bytes as their lines
                 let mut rows = RowBuf::with_capacity(Table::Events, part.bytes + 4096);
                 let lines = part
@@ -155,7 +169,8 @@ impl<'e> Importer<'e> {
                 // than all on this one
                 drop(part);
                 (rows, lines)
-            });
+            },
+        );
         let mut events = Vec::with_capacity(prepared.len());
         let mut live = Vec::with_capacity(lines.len());
         for (rows, results) in prepared {
@@ -229,6 +244,8 @@ type PreparedLine = (u64, Result<Option<LiveEvent>, ErrorDetail>);
 /// The decoded lines of one slice of a chunk.
 struct Decoded<'c> {
     events: Vec<(u64, Result<WireEvent<'c>, ErrorDetail>)>,
+    /// Per event: its visitor hash and event time when it has no `session_id`.
+    visitors: Vec<Option<(u64, i64)>>,
     /// Bytes of the slice's lines.
     bytes: usize,
 }
@@ -284,7 +301,11 @@ fn decode_lines<'c>(lines: &[&'c [u8]], base: u64, options: ValidateOptions) -> 
         };
         out.push((base + i as u64, result));
     }
-    Decoded { events: out, bytes }
+    Decoded {
+        events: out,
+        visitors: Vec::new(),
+        bytes,
+    }
 }
 
 /// [`decode_event`] for one line (or one single-event body), read as `str` when it is valid UTF-8: one validation pass over

@@ -233,6 +233,20 @@ impl Enricher {
         run_key: u64,
         received_ms: i64,
     ) -> Option<ImportSession> {
+        let (visitor, event_ms) =
+            self.import_visitor_of(site.domain, event, run_key, received_ms)?;
+        Some(self.assign_import_visitor(site, visitor, event_ms))
+    }
+
+    /// The first half of [`Enricher::assign_import_session`], on any thread: the visitor hash and
+    /// event time of a line without a `session_id` (`None` for a line that has one).
+    pub fn import_visitor_of(
+        &self,
+        domain: &str,
+        event: &WireEvent<'_>,
+        run_key: u64,
+        received_ms: i64,
+    ) -> Option<(u64, i64)> {
         if event.session_id.is_some() {
             return None;
         }
@@ -245,13 +259,23 @@ impl Enricher {
                     .as_deref()
                     .and_then(crate::enrich::client_ip::parse_ip);
                 let user_agent = event.user_agent.as_deref().unwrap_or("");
-                import_visitor(run_key, event_ms, site.domain, ip, user_agent)
+                import_visitor(run_key, event_ms, domain, ip, user_agent)
             }
         };
-        Some(ImportSession {
+        Some((visitor, event_ms))
+    }
+
+    /// The second half of [`Enricher::assign_import_session`], in line order.
+    pub fn assign_import_visitor(
+        &self,
+        site: &SiteContext<'_>,
+        visitor: u64,
+        event_ms: i64,
+    ) -> ImportSession {
+        ImportSession {
             visitor,
             session: site.sessions.assign(site.domain, visitor, event_ms),
-        })
+        }
     }
 
     /// [`Enricher::prepare`] with the session [`Enricher::assign_import_session`] assigned.
