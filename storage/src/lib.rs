@@ -9,7 +9,8 @@
 //! - [`row`]: the row codec used by appends and WAL records;
 //! - [`column`]: in-memory column vectors that scans yield;
 //! - [`Store`] (`store.rs`, `writer.rs`, `flush.rs`, `recovery.rs`): open/append/flush/close,
-//!   the WAL writer thread with group commit, the flusher thread and recovery;
+//!   the WAL writer thread with group commit, the applier thread (memtable inserts, then acks),
+//!   the flusher thread and recovery;
 //! - [`wal`], [`manifest`]: the write-ahead log and the manifest (docs/format-wal-manifest.md);
 //! - `memtable.rs`, `dedup.rs`: rows not yet in segments and the idempotency window;
 //! - [`Snapshot`] (`snapshot.rs`): consistent views and the scan API;
