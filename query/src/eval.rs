@@ -247,14 +247,9 @@ impl Evaluator {
                 negated,
             } => {
                 let v = self.eval(x, batch)?;
-                if let Vector::Str { dict, .. } = &v {
-                    let mask = self.dict_mask(expr, dict, |s| {
-                        list.iter()
-                            .any(|item| matches!(item, Scalar::Str(t) if t.as_ref() == s))
-                    });
-                    apply_mask(&v, &mask, *negated)
-                } else {
-                    per_row(&v, n, |s| in_list(s, list).map(|hit| hit != *negated))
+                match self.string_mask_of(expr, &v) {
+                    Some((mask, negated)) => apply_mask(&v, &mask, negated),
+                    None => per_row(&v, n, |s| in_list(s, list).map(|hit| hit != *negated)),
                 }
             }
             ExprKind::Like {
@@ -264,16 +259,15 @@ impl Evaluator {
                 case_insensitive,
             } => {
                 let v = self.eval(x, batch)?;
-                let like = LikePattern::new(pattern, *case_insensitive);
-                match &v {
-                    Vector::Str { dict, .. } => {
-                        let mask = self.dict_mask(expr, dict, |s| like.matches(s));
-                        apply_mask(&v, &mask, *negated)
+                match self.string_mask_of(expr, &v) {
+                    Some((mask, negated)) => apply_mask(&v, &mask, negated),
+                    None => {
+                        let like = LikePattern::new(pattern, *case_insensitive);
+                        per_row(&v, n, |s| match s {
+                            Scalar::Str(t) => Some(like.matches(t) != *negated),
+                            _ => None,
+                        })
                     }
-                    _ => per_row(&v, n, |s| match s {
-                        Scalar::Str(t) => Some(like.matches(t) != *negated),
-                        _ => None,
-                    }),
                 }
             }
         })
@@ -300,54 +294,72 @@ impl Evaluator {
             },
             _ => None,
         };
-        let (mask, codes, validity, negated) = match &expr.kind {
-            ExprKind::Compare(op, a, b) => match (&a.kind, &b.kind) {
-                (_, ExprKind::Literal(Scalar::Str(lit))) => {
-                    let (dict, codes, validity) = column(a)?;
-                    let op = *op;
-                    let mask =
-                        self.dict_mask(expr, dict, |s| op.holds(s.as_bytes().cmp(lit.as_bytes())));
-                    (mask, codes, validity, false)
-                }
-                (ExprKind::Literal(Scalar::Str(lit)), _) => {
-                    let (dict, codes, validity) = column(b)?;
-                    let op = *op;
-                    let mask =
-                        self.dict_mask(expr, dict, |s| op.holds(lit.as_bytes().cmp(s.as_bytes())));
-                    (mask, codes, validity, false)
-                }
+        // The column side; the literal side is read by `string_mask`.
+        let x = match &expr.kind {
+            ExprKind::Compare(_, a, b) => match (&a.kind, &b.kind) {
+                (_, ExprKind::Literal(Scalar::Str(_))) => a,
+                (ExprKind::Literal(Scalar::Str(_)), _) => b,
                 _ => return None,
             },
-            ExprKind::InList {
-                expr: x,
-                list,
-                negated,
-            } => {
-                let (dict, codes, validity) = column(x)?;
-                let mask = self.dict_mask(expr, dict, |s| {
-                    list.iter()
-                        .any(|item| matches!(item, Scalar::Str(t) if t.as_ref() == s))
-                });
-                (mask, codes, validity, *negated)
-            }
-            ExprKind::Like {
-                expr: x,
-                pattern,
-                negated,
-                case_insensitive,
-            } => {
-                let (dict, codes, validity) = column(x)?;
-                let like = LikePattern::new(pattern, *case_insensitive);
-                let mask = self.dict_mask(expr, dict, |s| like.matches(s));
-                (mask, codes, validity, *negated)
-            }
+            ExprKind::InList { expr: x, .. } | ExprKind::Like { expr: x, .. } => x,
             _ => return None,
         };
+        let (dict, codes, validity) = column(x)?;
+        let (mask, negated) = self.string_mask(expr, dict)?;
         Some(CodePredicate {
             mask,
             codes,
             validity,
             negated,
+        })
+    }
+
+    /// [`Evaluator::string_mask`] of `expr` when its column side evaluated to `v`, a
+    /// dictionary-encoded string vector.
+    fn string_mask_of(&mut self, expr: &Expr, v: &Vector<'_>) -> Option<(Arc<DictMask>, bool)> {
+        match v {
+            Vector::Str { dict, .. } => self.string_mask(expr, dict),
+            _ => None,
+        }
+    }
+
+    /// The per-entry mask of `dict` for a string predicate against literals (`col op 'x'`,
+    /// `'x' op col`, `col [NOT] IN (...)`, `col [NOT] LIKE ...`) and whether it is negated;
+    /// the one place both the vector evaluation and [`Evaluator::dict_predicate`] build it.
+    /// `None` for any other expression.
+    fn string_mask(&mut self, expr: &Expr, dict: &Arc<StrDict>) -> Option<(Arc<DictMask>, bool)> {
+        Some(match &expr.kind {
+            ExprKind::Compare(op, a, b) => {
+                let op = *op;
+                match (&a.kind, &b.kind) {
+                    (_, ExprKind::Literal(Scalar::Str(lit))) => (
+                        self.dict_mask(expr, dict, |s| op.holds(s.as_bytes().cmp(lit.as_bytes()))),
+                        false,
+                    ),
+                    (ExprKind::Literal(Scalar::Str(lit)), _) => (
+                        self.dict_mask(expr, dict, |s| op.holds(lit.as_bytes().cmp(s.as_bytes()))),
+                        false,
+                    ),
+                    _ => return None,
+                }
+            }
+            ExprKind::InList { list, negated, .. } => (
+                self.dict_mask(expr, dict, |s| {
+                    list.iter()
+                        .any(|item| matches!(item, Scalar::Str(t) if t.as_ref() == s))
+                }),
+                *negated,
+            ),
+            ExprKind::Like {
+                pattern,
+                negated,
+                case_insensitive,
+                ..
+            } => {
+                let like = LikePattern::new(pattern, *case_insensitive);
+                (self.dict_mask(expr, dict, |s| like.matches(s)), *negated)
+            }
+            _ => return None,
         })
     }
 
