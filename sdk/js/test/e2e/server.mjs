@@ -58,6 +58,7 @@ export async function startServer(daemon) {
           text,
           contentType: req.headers['content-type'],
           fetchMode: req.headers['sec-fetch-mode'],
+          at: Date.now(),
           status,
           answer,
         }
