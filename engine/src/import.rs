@@ -9,7 +9,7 @@
 //! live ones are: a visitor's session ends after the idle timeout by event time; sessions idle
 //! as of the newest imported event are written after each chunk, the rest at the end.
 
-use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
 use ecomdash_protocol::limits::{MAX_IMPORT_ERRORS_REPORTED, MAX_IMPORT_LINE_BYTES};
@@ -19,6 +19,7 @@ use ecomdash_protocol::{
 };
 use ecomdash_storage::{AppendError, AppendTicket, RowBuf, Store, Table};
 use rand::RngCore;
+use rustc_hash::FxHashMap;
 
 use crate::enrich::scan::{count_byte, find_byte};
 use crate::live::LiveEvent;
@@ -36,7 +37,7 @@ pub struct Importer<'e> {
     enricher: &'e Enricher,
     domain: Arc<str>,
     sessions: SessionIndex,
-    open: HashMap<Arc<str>, SessionState>,
+    open: FxHashMap<Arc<str>, SessionState>,
     session_cols: SessionColumns,
     idle_timeout_ms: i64,
     run_key: u64,
@@ -65,7 +66,7 @@ impl<'e> Importer<'e> {
             enricher,
             domain: Arc::from(domain),
             sessions: SessionIndex::new(idle_timeout_ms),
-            open: HashMap::new(),
+            open: FxHashMap::default(),
             session_cols: SessionColumns::resolve()?,
             idle_timeout_ms,
             run_key: rand::thread_rng().next_u64(),
@@ -139,70 +140,75 @@ impl<'e> Importer<'e> {
             .collect();
         // ... then enrichment and row encoding on all cores, one row buffer per thread; the
         // decoded events are read in place (each is several hundred bytes: moving them cost
-        // more than decoding some of their fields)
+        // more than decoding some of their fields). Each thread also folds its events into
+        // sessions, so an event's live record is freed on the thread that made it, and this
+        // thread only merges one partial state per session and part, in line order.
         let (site, client) = (&site, &client);
-        let prepared: Vec<(RowBuf, Vec<PreparedLine>)> = on_all_threads(
+        let parts: Vec<PartOutcome> = on_all_threads(
             decoded.into_iter().zip(sessions),
             move |(part, sessions)| {
                 // rows take about as many bytes as their lines
-                let mut rows = RowBuf::with_capacity(Table::Events, part.bytes + 4096);
-                let lines = part
-                    .events
-                    .iter()
-                    .zip(sessions)
-                    .map(|((line, result), session)| {
-                        let result = match result {
-                            Ok(event) => enricher.prepare_with_session(
-                                site,
-                                event,
-                                client,
-                                options.now_ms,
-                                &mut rows,
-                                session,
-                            ),
-                            Err(error) => Err(error.clone()),
-                        };
-                        (*line, result)
-                    })
-                    .collect();
+                let mut out = PartOutcome {
+                    rows: RowBuf::with_capacity(Table::Events, part.bytes + 4096),
+                    imported: 0,
+                    rejected: Vec::new(),
+                    sessions: FxHashMap::default(),
+                    newest_event_ms: i64::MIN,
+                };
+                for ((line, result), session) in part.events.iter().zip(sessions) {
+                    let result = match result {
+                        Ok(event) => enricher.prepare_with_session(
+                            site,
+                            event,
+                            client,
+                            options.now_ms,
+                            &mut out.rows,
+                            session,
+                        ),
+                        Err(error) => Err(error.clone()),
+                    };
+                    match result {
+                        Ok(live) => {
+                            out.imported += 1;
+                            if let Some(event) = live.filter(|e| !e.is_bot) {
+                                out.add(&event);
+                            }
+                        }
+                        Err(error) => out.rejected.push((*line, error)),
+                    }
+                }
                 // freed here, on the thread (and malloc arena) that enriched them, rather
                 // than all on this one
                 drop(part);
-                (rows, lines)
+                out
             },
         );
-        let mut events = Vec::with_capacity(prepared.len());
-        let mut live = Vec::with_capacity(lines.len());
-        for (rows, results) in prepared {
-            if !rows.is_empty() {
-                events.push(rows);
+        let mut events = Vec::with_capacity(parts.len());
+        for part in parts {
+            if !part.rows.is_empty() {
+                events.push(part.rows);
             }
-            for (line, result) in results {
-                match result {
-                    Ok(event) => {
-                        self.report.imported += 1;
-                        live.extend(event);
-                    }
-                    Err(error) => {
-                        self.report.rejected += 1;
-                        if self.report.errors.len() < MAX_IMPORT_ERRORS_REPORTED {
-                            self.report.errors.push(LineError { line, error });
-                        }
+            self.report.imported += part.imported;
+            self.report.rejected += part.rejected.len() as u64;
+            let room = MAX_IMPORT_ERRORS_REPORTED.saturating_sub(self.report.errors.len());
+            self.report.errors.extend(
+                part.rejected
+                    .into_iter()
+                    .take(room)
+                    .map(|(line, error)| LineError { line, error }),
+            );
+            self.newest_event_ms = self.newest_event_ms.max(part.newest_event_ms);
+            // parts in line order: a session's later part merges into its earlier state
+            for (id, state) in part.sessions {
+                match self.open.entry(id) {
+                    Entry::Occupied(mut open) => open.get_mut().merge(state),
+                    Entry::Vacant(slot) => {
+                        slot.insert(state);
                     }
                 }
             }
         }
         let mut sessions = RowBuf::new(Table::Sessions);
-        for event in live.iter().filter(|e| !e.is_bot) {
-            self.newest_event_ms = self.newest_event_ms.max(event.event_ms);
-            match self.open.get_mut(&event.session_id) {
-                Some(state) => state.add(event),
-                None => {
-                    self.open
-                        .insert(event.session_id.clone(), SessionState::start(event));
-                }
-            }
-        }
         self.close_sessions(
             Some(self.newest_event_ms.saturating_sub(self.idle_timeout_ms)),
             &mut sessions,
@@ -238,8 +244,29 @@ impl<'e> Importer<'e> {
     }
 }
 
-/// One enriched line: its number and its live event (or why it was refused).
-type PreparedLine = (u64, Result<Option<LiveEvent>, ErrorDetail>);
+/// What enriching one part of a chunk produced.
+struct PartOutcome {
+    rows: RowBuf,
+    imported: u64,
+    /// Numbers of the refused lines, in order, and why.
+    rejected: Vec<(u64, ErrorDetail)>,
+    /// The part's sessions (bots left out), each folded over the part's events in line order.
+    sessions: FxHashMap<Arc<str>, SessionState>,
+    newest_event_ms: i64,
+}
+
+impl PartOutcome {
+    fn add(&mut self, event: &LiveEvent) {
+        self.newest_event_ms = self.newest_event_ms.max(event.event_ms);
+        match self.sessions.get_mut(&event.session_id) {
+            Some(state) => state.add(event),
+            None => {
+                self.sessions
+                    .insert(event.session_id.clone(), SessionState::start(event));
+            }
+        }
+    }
+}
 
 /// The decoded lines of one slice of a chunk.
 struct Decoded<'c> {

@@ -183,6 +183,23 @@ impl SessionState {
         self.converted |= event.converted;
     }
 
+    /// Folds `later`, the same session's state over the events that follow this state's, into
+    /// this one: the same state as adding those events here one by one.
+    pub fn merge(&mut self, later: SessionState) {
+        self.events = self.events.saturating_add(later.events);
+        self.start_ms = self.start_ms.min(later.start_ms);
+        self.last_ms = self.last_ms.max(later.last_ms);
+        self.pageviews = self.pageviews.saturating_add(later.pageviews);
+        if self.entry_path.is_none() {
+            self.entry_path = later.entry_path;
+        }
+        if later.exit_path.is_some() {
+            self.exit_path = later.exit_path;
+        }
+        self.revenue = self.revenue.saturating_add(later.revenue);
+        self.converted |= later.converted;
+    }
+
     /// Appends the `sessions` row of this session.
     pub fn push_row(
         &self,
@@ -332,6 +349,63 @@ mod tests {
         assert_eq!(&*index.assign("s", 7, 2_000), "recovered");
         index.resume(7, Arc::from("older"), 500);
         assert_eq!(&*index.assign("s", 7, 3_000), "recovered");
+    }
+
+    /// The sessions row of `state`, as values.
+    fn row_of(state: &SessionState) -> Vec<String> {
+        let cols = SessionColumns::resolve().unwrap();
+        let mut rows = RowBuf::new(Table::Sessions);
+        state.push_row("shop.example", &cols, &mut rows).unwrap();
+        let mut out = Vec::new();
+        assert!(rows.reader().next_row(&mut out).unwrap());
+        out.iter().map(|v| format!("{v:?}")).collect()
+    }
+
+    proptest::proptest! {
+        /// Import folds each part of a chunk into partial states and merges them in line order:
+        /// at any cut, that is the state of adding every event in order.
+        #[test]
+        fn merging_partial_states_is_adding_the_events_in_order(
+            events in proptest::collection::vec(
+                (0i64..10_000, proptest::option::of(0u8..4), 0i64..500, proptest::bool::ANY),
+                1..30,
+            ),
+            cuts in proptest::collection::vec(0usize..30, 0..4),
+        ) {
+            let events: Vec<LiveEvent> = events
+                .iter()
+                .map(|&(ms, path, revenue, converted)| LiveEvent {
+                    event_ms: ms,
+                    session_id: Arc::from("s1"),
+                    visitor_id: Arc::from("v1"),
+                    is_pageview: path.is_some(),
+                    path: path.map(|p| Arc::from(format!("/p{p}"))),
+                    revenue,
+                    converted,
+                    ..LiveEvent::default()
+                })
+                .collect();
+            let mut sequential = SessionState::start(&events[0]);
+            for event in &events[1..] {
+                sequential.add(event);
+            }
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(events.len())).collect();
+            cuts.extend([0, events.len()]);
+            cuts.sort_unstable();
+            cuts.dedup();
+            let mut merged: Option<SessionState> = None;
+            for part in cuts.windows(2).map(|w| &events[w[0]..w[1]]) {
+                let mut state = SessionState::start(&part[0]);
+                for event in &part[1..] {
+                    state.add(event);
+                }
+                match merged.as_mut() {
+                    Some(earlier) => earlier.merge(state),
+                    None => merged = Some(state),
+                }
+            }
+            proptest::prop_assert_eq!(row_of(&merged.unwrap()), row_of(&sequential));
+        }
     }
 
     #[test]
