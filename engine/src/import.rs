@@ -321,7 +321,7 @@ fn decode_lines<'c>(lines: &[&'c [u8]], base: u64, options: ValidateOptions) -> 
                 format!("line is longer than {MAX_IMPORT_LINE_BYTES} bytes"),
             ))
         } else {
-            decode_line(line).and_then(|event| {
+            decode_event(line).and_then(|event| {
                 validate_event(&event, options)?;
                 Ok(event)
             })
@@ -333,19 +333,6 @@ fn decode_lines<'c>(lines: &[&'c [u8]], base: u64, options: ValidateOptions) -> 
         visitors: Vec::new(),
         bytes,
     }
-}
-
-/// [`decode_event`] for one line (or one single-event body), read as `str` when it is valid UTF-8: one validation pass over
-/// the line instead of one per string value (serde_json's slice reader checks every string it
-/// borrows: ~1,700 instructions of a line's ~9,000 decode). Any failure takes `decode_event`,
-/// so errors are exactly its errors.
-pub(crate) fn decode_line(line: &[u8]) -> Result<WireEvent<'_>, ErrorDetail> {
-    if let Ok(text) = std::str::from_utf8(line) {
-        if let Ok(event) = serde_json::from_str::<WireEvent<'_>>(text) {
-            return Ok(event);
-        }
-    }
-    decode_event(line)
 }
 
 /// `chunk.split(|b| *b == b'\n')`, collected, with a word-at-a-time search for the line ends
@@ -596,28 +583,6 @@ mod tests {
     }
 
     #[test]
-    fn decode_line_is_decode_event() {
-        let lines: [&[u8]; 8] = [
-            br#"{"type":"pageview","url":"https://shop.example/a?q=1","ts":1767225000000,"props":{"k":"v","n":1.5}}"#,
-            br#"{"type":"pageview","url":"https://shop.example/\u00e9t\u00e9","title":"caf\u00e9 \"x\"","ts":1}"#,
-            "{\"type\":\"pageview\",\"url\":\"https://shop.example/\u{e9}\",\"title\":\"\u{1f600}\"}".as_bytes(),
-            b"{\"type\":\"pageview\",\"url\":\"https://shop.example/\xff\"}",
-            br#"{"type":"pageview","url":"https://shop.example/","title":"\ud800"}"#,
-            br#"{"type":"pageview","url":5}"#,
-            br#"{"type":"pageview","url":"https://shop.example/"} trailing"#,
-            b"not json",
-        ];
-        for line in lines {
-            assert_eq!(
-                format!("{:?}", decode_line(line)),
-                format!("{:?}", decode_event(line)),
-                "{}",
-                String::from_utf8_lossy(line)
-            );
-        }
-    }
-
-    #[test]
     fn split_lines_is_split_at_newlines() {
         for input in [
             &b""[..],
@@ -642,7 +607,9 @@ mod tests {
         .unwrap();
         let client = ClientContext::Import { run_key: 7 };
         let mut rows = RowBuf::new(Table::Events);
-        let assigned = enricher.assign_import_session(&site, &event, 7, now);
+        let assigned = enricher
+            .import_visitor_of(site.domain, &event, 7, now)
+            .map(|(visitor, event_ms)| enricher.assign_import_visitor(&site, visitor, event_ms));
         let with = enricher
             .prepare_with_session(&site, &event, &client, now, &mut rows, assigned)
             .unwrap()

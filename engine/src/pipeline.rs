@@ -122,7 +122,7 @@ fn shared_arc(last: &mut Option<Arc<str>>, value: &str) -> Arc<str> {
     }
 }
 
-/// What [`Enricher::assign_import_session`] decided for an imported line.
+/// What [`Enricher::assign_import_visitor`] decided for an imported line.
 pub struct ImportSession {
     /// The line's visitor hash (the same [`Enricher::prepare_with_session`] would compute).
     pub visitor: u64,
@@ -222,24 +222,11 @@ impl Enricher {
         self.prepare_memo(site, event, client, received_ms, rows, &mut memo)
     }
 
-    /// The session an imported line without a `session_id` belongs to, assigning it now: call
-    /// this in line order (a visitor's session depends on its earlier events), then enrich the
-    /// line, in any order or thread, with [`Enricher::prepare_with_session`]. The visitor hash
-    /// computed on the way is handed on too, so the line is not hashed twice.
-    pub fn assign_import_session(
-        &self,
-        site: &SiteContext<'_>,
-        event: &WireEvent<'_>,
-        run_key: u64,
-        received_ms: i64,
-    ) -> Option<ImportSession> {
-        let (visitor, event_ms) =
-            self.import_visitor_of(site.domain, event, run_key, received_ms)?;
-        Some(self.assign_import_visitor(site, visitor, event_ms))
-    }
-
-    /// The first half of [`Enricher::assign_import_session`], on any thread: the visitor hash and
-    /// event time of a line without a `session_id` (`None` for a line that has one).
+    /// The visitor hash and event time of an imported line without a `session_id` (`None` for a
+    /// line that has one), on any thread. Then, in line order (a visitor's session depends on
+    /// its earlier events), [`Enricher::assign_import_visitor`] assigns its session, and the
+    /// line is enriched in any order or thread with [`Enricher::prepare_with_session`]; the
+    /// visitor hash is handed on, so the line is not hashed twice.
     pub fn import_visitor_of(
         &self,
         domain: &str,
@@ -265,7 +252,7 @@ impl Enricher {
         Some((visitor, event_ms))
     }
 
-    /// The second half of [`Enricher::assign_import_session`], in line order.
+    /// The session of an imported line's visitor, assigned now: call it in line order.
     pub fn assign_import_visitor(
         &self,
         site: &SiteContext<'_>,
@@ -278,7 +265,7 @@ impl Enricher {
         }
     }
 
-    /// [`Enricher::prepare`] with the session [`Enricher::assign_import_session`] assigned.
+    /// [`Enricher::prepare`] with the session [`Enricher::assign_import_visitor`] assigned.
     pub fn prepare_with_session(
         &self,
         site: &SiteContext<'_>,

@@ -69,10 +69,23 @@ impl<'de: 'a, 'a> Deserialize<'de> for BoundedEvents<'a> {
 
 /// Decodes one event (the body of `track/event`, one batch entry or one import line).
 pub fn decode_event(json: &[u8]) -> Result<WireEvent<'_>, ErrorDetail> {
-    // fast path: plain serde_json; only a failure pays for tracking the field path
-    if let Ok(event) = serde_json::from_slice::<WireEvent<'_>>(json) {
+    // Fast path: plain serde_json, reading valid UTF-8 as `str` (one validation pass over the
+    // body instead of one per borrowed string: ~1,700 of an import line's ~9,000 decode
+    // instructions); only a failure pays for tracking the field path, so errors are always
+    // the tracked decoder's. (Each branch returns the event it decoded directly: the event is
+    // several hundred bytes, and an intermediate `Option` copied it twice more per line.)
+    if let Ok(text) = std::str::from_utf8(json) {
+        if let Ok(event) = serde_json::from_str::<WireEvent<'_>>(text) {
+            return Ok(event);
+        }
+    } else if let Ok(event) = serde_json::from_slice::<WireEvent<'_>>(json) {
         return Ok(event);
     }
+    decode_event_tracked(json)
+}
+
+/// [`decode_event`] without its fast path: the field path of a failure is tracked.
+fn decode_event_tracked(json: &[u8]) -> Result<WireEvent<'_>, ErrorDetail> {
     let mut deserializer = serde_json::Deserializer::from_slice(json);
     let event: WireEvent<'_> =
         serde_path_to_error::deserialize(&mut deserializer).map_err(map_json_error)?;
@@ -223,4 +236,31 @@ fn missing_field_name(message: &str) -> Option<&str> {
     let rest = message.strip_prefix("missing field `")?;
     let end = rest.find('`')?;
     Some(&rest[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fast_path_gives_the_tracked_decoders_answer() {
+        let lines: [&[u8]; 8] = [
+            br#"{"type":"pageview","url":"https://shop.example/a?q=1","ts":1767225000000,"props":{"k":"v","n":1.5}}"#,
+            br#"{"type":"pageview","url":"https://shop.example/\u00e9t\u00e9","title":"caf\u00e9 \"x\"","ts":1}"#,
+            "{\"type\":\"pageview\",\"url\":\"https://shop.example/\u{e9}\",\"title\":\"\u{1f600}\"}".as_bytes(),
+            b"{\"type\":\"pageview\",\"url\":\"https://shop.example/\xff\"}",
+            br#"{"type":"pageview","url":"https://shop.example/","title":"\ud800"}"#,
+            br#"{"type":"pageview","url":5}"#,
+            br#"{"type":"pageview","url":"https://shop.example/"} trailing"#,
+            b"not json",
+        ];
+        for line in lines {
+            assert_eq!(
+                format!("{:?}", decode_event(line)),
+                format!("{:?}", decode_event_tracked(line)),
+                "{}",
+                String::from_utf8_lossy(line)
+            );
+        }
+    }
 }

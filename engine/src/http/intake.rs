@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ecomdash_protocol::decode::decode_batch_events;
 use ecomdash_protocol::limits::{MAX_BATCH_BODY_BYTES, MAX_EVENT_BODY_BYTES};
-use ecomdash_protocol::{ErrorCode, TrackResponse, ValidateOptions, WireEvent};
+use ecomdash_protocol::{decode_event, ErrorCode, TrackResponse, ValidateOptions, WireEvent};
 
 use super::body::{check_content_type, query_param, read_limited};
 use super::error::{status_of, ApiError};
@@ -158,7 +158,7 @@ async fn track(
         body_key = request.api_key;
         batch_events = request.events;
     } else {
-        let event = crate::import::decode_line(&bytes)?;
+        let event = decode_event(&bytes)?;
         body_key = event.api_key.clone();
         single = Some(event);
     }
