@@ -5,7 +5,7 @@
 //! nor logged.
 
 use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 use std::sync::Arc;
@@ -533,7 +533,10 @@ fn text<'a>(v: &'a Option<Text<'_>>) -> Value<'a> {
     v.as_deref().map_or(Value::Null, Value::Str)
 }
 
-/// The visitor of an imported line: keyed by the import run instead of a daily salt.
+/// The visitor of an imported line: keyed by the import run instead of a daily salt. foldhash
+/// seeded with the run's random key: this runs once per line, and SipHash over the User-Agent
+/// was 2% of an import's instructions; the key lives only as long as the run, so nobody can
+/// study it to aim collisions (which would only merge sessions of the same run anyway).
 fn import_visitor(
     run_key: u64,
     event_ms: i64,
@@ -541,8 +544,7 @@ fn import_visitor(
     ip: Option<IpAddr>,
     user_agent: &str,
 ) -> u64 {
-    let mut hasher = DefaultHasher::new();
-    run_key.hash(&mut hasher);
+    let mut hasher = foldhash::quality::FixedState::with_seed(run_key).build_hasher();
     event_ms.div_euclid(86_400_000).hash(&mut hasher);
     domain.hash(&mut hasher);
     ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
