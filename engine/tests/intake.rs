@@ -314,6 +314,15 @@ fn cors_preflight_and_headers_allow_any_origin() {
         .header("access-control-allow-methods")
         .unwrap()
         .contains("POST"));
+    assert_eq!(resp.header("access-control-max-age"), Some("86400"));
+    // every answer carries the headers, even one no route gives
+    let resp = daemon.get("/no/such/path", &[("Origin", "https://other.example")]);
+    assert_eq!(resp.status, 404);
+    assert_eq!(resp.header("access-control-allow-origin"), Some("*"));
+    assert_eq!(
+        resp.header("access-control-expose-headers"),
+        Some("retry-after")
+    );
     let mut headers = browser_headers(&keys.write_key);
     headers.push(("Origin", "https://other.example"));
     let resp = daemon.post(EVENT, &headers, &pageview("/"));

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -25,12 +25,13 @@ use crate::pipeline::{ClientContext, PreparedEvents, SiteContext};
 pub async fn track_event(
     State(engine): State<Arc<Engine>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Body,
+    request: Request,
 ) -> Response {
     let started = Instant::now();
-    let response = match track(&engine, peer, &headers, &uri, body, false).await {
+    // the request's own headers and URI, not the copies the `HeaderMap` and `Uri` extractors
+    // would make
+    let (parts, body) = request.into_parts();
+    let response = match track(&engine, peer, &parts.headers, &parts.uri, body, false).await {
         Ok((status, answer)) => (status, Json(answer)).into_response(),
         Err(error) => {
             engine.metrics.reject(error.code(), 1);
@@ -44,12 +45,13 @@ pub async fn track_event(
 pub async fn track_batch(
     State(engine): State<Arc<Engine>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Body,
+    request: Request,
 ) -> Response {
     let started = Instant::now();
-    let response = match track(&engine, peer, &headers, &uri, body, true).await {
+    // the request's own headers and URI, not the copies the `HeaderMap` and `Uri` extractors
+    // would make
+    let (parts, body) = request.into_parts();
+    let response = match track(&engine, peer, &parts.headers, &parts.uri, body, true).await {
         Ok((status, answer)) => (status, Json(answer)).into_response(),
         Err(error) => {
             engine.metrics.reject(error.code(), 1);
