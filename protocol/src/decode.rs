@@ -137,7 +137,13 @@ pub struct DecodedBatch<'a> {
 /// a batch that fails that pass is decoded again envelope first, event by event, to say which
 /// events are bad and why.
 pub fn decode_batch_events(json: &[u8]) -> Result<DecodedBatch<'_>, ErrorDetail> {
-    if let Ok(whole) = serde_json::from_slice::<WholeBatch<'_>>(json) {
+    // As in `decode_event`: valid UTF-8 is checked once for the whole body and read as `str`,
+    // instead of once per borrowed string.
+    let whole = match std::str::from_utf8(json) {
+        Ok(text) => serde_json::from_str::<WholeBatch<'_>>(text).ok(),
+        Err(_) => None,
+    };
+    if let Some(whole) = whole {
         if !whole.events.0.is_empty() {
             return Ok(DecodedBatch {
                 api_key: whole.api_key,
@@ -145,6 +151,11 @@ pub fn decode_batch_events(json: &[u8]) -> Result<DecodedBatch<'_>, ErrorDetail>
             });
         }
     }
+    decode_batch_each(json)
+}
+
+/// [`decode_batch_events`] without its one-pass fast path: the envelope, then each event.
+fn decode_batch_each(json: &[u8]) -> Result<DecodedBatch<'_>, ErrorDetail> {
     let request = decode_batch(json)?;
     Ok(DecodedBatch {
         api_key: request.api_key,
@@ -260,6 +271,29 @@ mod tests {
                 format!("{:?}", decode_event_tracked(line)),
                 "{}",
                 String::from_utf8_lossy(line)
+            );
+        }
+    }
+
+    #[test]
+    fn the_one_pass_batch_gives_the_event_by_event_answer() {
+        let bodies: [&[u8]; 9] = [
+            br#"{"api_key":"k","events":[{"type":"pageview","url":"https://shop.example/a","props":{"k":"v"}},{"type":"click","url":"https://shop.example/b"}]}"#,
+            br#"{"events":[{"type":"pageview","url":"https://shop.example/\u00e9t\u00e9","title":"caf\u00e9 \"x\""}]}"#,
+            "{\"events\":[{\"type\":\"pageview\",\"url\":\"https://shop.example/\u{e9}\",\"title\":\"\u{1f600}\"}]}".as_bytes(),
+            b"{\"events\":[{\"type\":\"pageview\",\"url\":\"https://shop.example/\"},{\"type\":\"pageview\",\"url\":\"https://shop.example/\xff\"}]}",
+            br#"{"events":[{"type":"pageview","url":"https://shop.example/","title":"\ud800"},{"type":"pageview","url":"https://shop.example/"}]}"#,
+            br#"{"events":[{"type":"pageview","url":5},{"type":"pageview","url":"https://shop.example/"}]}"#,
+            br#"{"events":[]}"#,
+            br#"{"events":[{"type":"pageview","url":"https://shop.example/"}]} trailing"#,
+            b"not json",
+        ];
+        for body in bodies {
+            assert_eq!(
+                format!("{:?}", decode_batch_events(body)),
+                format!("{:?}", decode_batch_each(body)),
+                "{}",
+                String::from_utf8_lossy(body)
             );
         }
     }
