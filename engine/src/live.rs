@@ -90,17 +90,19 @@ struct Dimension {
 const OTHER: &str = "(other)";
 
 impl Dimension {
-    fn add(&self, key: &Arc<str>, minute: i64) {
+    /// Counts `n` occurrences of `key` in `minute`. Looked up by `&str`: an `Arc` is made only
+    /// for a key not yet in the map.
+    fn add(&self, (key, minute, n): (&str, i64, u64)) {
         if let Some(mut ring) = self.keys.get_mut(key) {
-            ring.add(minute, 1);
+            ring.add(minute, n);
             return;
         }
         let key = if self.keys.len() >= MAX_LIVE_KEYS {
-            Arc::from(OTHER)
+            OTHER
         } else {
-            key.clone()
+            key
         };
-        self.keys.entry(key).or_default().add(minute, 1);
+        self.keys.entry(Arc::from(key)).or_default().add(minute, n);
     }
 
     fn top(&self, first_minute: i64) -> Vec<Counted> {
@@ -120,6 +122,22 @@ impl Dimension {
 
     fn expire(&self, first_minute: i64) {
         self.keys.retain(|_, ring| ring.sum_since(first_minute) > 0);
+    }
+}
+
+/// A dimension's pending run of one key in one minute: (key, minute, count).
+type KeyRun<'e> = Option<(&'e str, i64, u64)>;
+
+/// Adds one occurrence of `key` to `pending`, first handing the run to `dim` when `key` or
+/// `minute` differs from it (so runs reach `dim` in the order their keys came).
+fn add_to_run<'e>(pending: &mut KeyRun<'e>, dim: &Dimension, key: &'e str, minute: i64) {
+    match pending {
+        Some((k, m, n)) if *k == key && *m == minute => *n += 1,
+        _ => {
+            if let Some(done) = pending.replace((key, minute, 1)) {
+                dim.add(done);
+            }
+        }
     }
 }
 
@@ -163,40 +181,89 @@ impl LiveStats {
 }
 
 impl LiveStats {
+    /// Counts `events` (bots excepted). A run of events with the same key (a request's events
+    /// mostly share their second, visitor, page, source, country and device) is added to each
+    /// counter once, which is the same as adding its events one by one.
     pub fn record(&self, events: &[LiveEvent]) {
+        // (second, events, pageviews) of the current run
+        let mut run: Option<(i64, u64, u64)> = None;
+        let mut last_visitor = None;
+        let (mut pages, mut sources, mut countries, mut devices) = Default::default();
         for event in events {
             if event.is_bot {
                 continue;
             }
             let minute = event.received_ms.div_euclid(60_000);
             let second = event.received_ms.div_euclid(1000);
-            if self.visitors.len() < MAX_LIVE_VISITORS || self.visitors.contains_key(&event.visitor)
-            {
-                self.visitors.insert(event.visitor, event.received_ms);
+            if last_visitor != Some((event.visitor, event.received_ms)) {
+                self.see_visitor(event.visitor, event.received_ms);
+                last_visitor = Some((event.visitor, event.received_ms));
             }
-            self.events.lock().add(minute, 1);
-            {
-                let mut ring = self.per_second.lock();
-                let slot = &mut ring[second.rem_euclid(LIVE_RATE_WINDOW_SECS as i64) as usize];
-                if slot.0 != second {
-                    *slot = (second, 0);
+            let pageview = u64::from(event.is_pageview);
+            match &mut run {
+                Some((run_second, events, pageviews)) if *run_second == second => {
+                    *events += 1;
+                    *pageviews += pageview;
                 }
-                slot.1 += 1;
+                _ => {
+                    if let Some(done) = run.replace((second, 1, pageview)) {
+                        self.count(done);
+                    }
+                }
             }
             if event.is_pageview {
-                self.pageviews.lock().add(minute, 1);
                 if let Some(path) = &event.path {
-                    self.pages.add(path, minute);
+                    add_to_run(&mut pages, &self.pages, path, minute);
                 }
             }
             let source = event.referrer_source.unwrap_or("direct");
-            self.sources.add(&Arc::from(source), minute);
+            add_to_run(&mut sources, &self.sources, source, minute);
             if let Some(country) = &event.country {
-                self.countries.add(country, minute);
+                add_to_run(&mut countries, &self.countries, country, minute);
             }
             if let Some(device) = &event.device {
-                self.devices.add(device, minute);
+                add_to_run(&mut devices, &self.devices, device, minute);
             }
+        }
+        if let Some(done) = run {
+            self.count(done);
+        }
+        for (pending, dim) in [
+            (pages, &self.pages),
+            (sources, &self.sources),
+            (countries, &self.countries),
+            (devices, &self.devices),
+        ] {
+            if let Some(done) = pending {
+                dim.add(done);
+            }
+        }
+    }
+
+    /// Notes a visitor's latest receive time; past [`MAX_LIVE_VISITORS`] only known visitors
+    /// are updated. (The map's size, which locks every shard, is read only for a new one.)
+    fn see_visitor(&self, visitor: u64, received_ms: i64) {
+        if let Some(mut seen) = self.visitors.get_mut(&visitor) {
+            *seen = received_ms;
+        } else if self.visitors.len() < MAX_LIVE_VISITORS {
+            self.visitors.insert(visitor, received_ms);
+        }
+    }
+
+    /// Adds a run of `events` (of which `pageviews` pageviews) received in `second`.
+    fn count(&self, (second, events, pageviews): (i64, u64, u64)) {
+        let minute = second.div_euclid(60);
+        self.events.lock().add(minute, events);
+        {
+            let mut ring = self.per_second.lock();
+            let slot = &mut ring[second.rem_euclid(LIVE_RATE_WINDOW_SECS as i64) as usize];
+            if slot.0 != second {
+                *slot = (second, 0);
+            }
+            slot.1 += events;
+        }
+        if pageviews > 0 {
+            self.pageviews.lock().add(minute, pageviews);
         }
     }
 
@@ -308,5 +375,44 @@ mod tests {
         let much_later = t0 + 31 * 60_000;
         stats.expire(much_later);
         assert!(stats.snapshot("s", much_later).top_pages.is_empty());
+    }
+
+    proptest::proptest! {
+        /// Recording a request's events at once (counters added once per second) counts the
+        /// same as recording them one by one.
+        #[test]
+        fn a_batch_counts_like_its_events_one_by_one(
+            events in proptest::collection::vec(
+                (0i64..150_000, 0u64..4, 0usize..3, proptest::bool::ANY, proptest::bool::weighted(0.2), 0usize..3),
+                0..60,
+            ),
+        ) {
+            let t0 = 1_767_225_600_000;
+            let paths = ["/a", "/b", "/c"];
+            let sources = [None, Some("search"), Some("social")];
+            let mut at = t0;
+            let events: Vec<LiveEvent> = events
+                .into_iter()
+                .map(|(step, visitor, path, is_pageview, is_bot, source)| {
+                    // mostly the same or the next second, sometimes minutes later
+                    at += if step > 120_000 { step } else { step % 1500 };
+                    LiveEvent {
+                        is_pageview,
+                        is_bot,
+                        referrer_source: sources[source],
+                        country: (visitor % 2 == 0).then(|| Arc::from("FR")),
+                        ..pageview(at, visitor, paths[path])
+                    }
+                })
+                .collect();
+            let together = LiveStats::default();
+            together.record(&events);
+            let one_by_one = LiveStats::default();
+            for event in &events {
+                one_by_one.record(std::slice::from_ref(event));
+            }
+            let now = at + 500;
+            proptest::prop_assert_eq!(together.snapshot("s", now), one_by_one.snapshot("s", now));
+        }
     }
 }
