@@ -108,6 +108,95 @@ struct RequestMemo {
     /// allocation when they repeat.
     live_path: Option<Arc<str>>,
     live_utm: [Option<Arc<str>>; 5],
+    pages: PageMemo,
+}
+
+/// What the last event's page URL and referrer enriched to, for the next event of the same
+/// request: the events of a tracker's batch mostly come from one page (pageview, clicks,
+/// scroll, vitals, engagement) and share both. Everything here is a function of the two raw
+/// strings alone, so a hit is the answer enrichment would give again. Only a page seen twice in
+/// a row is kept (a batch of all-different pages then pays two string copies per event, not
+/// eight); the buffers are reused, so copies stop allocating once they are big enough.
+#[derive(Default)]
+struct PageMemo {
+    /// Whether to remember pages at all (a request with more than one event).
+    enabled: bool,
+    /// Whether the parts below belong to `url` and `referrer`, which always hold the last
+    /// event's raw strings.
+    valid: bool,
+    url: String,
+    referrer: Option<String>,
+    hostname: String,
+    path: String,
+    utm: [Option<String>; 5],
+    referrer_host: Option<String>,
+    referrer_source: &'static str,
+}
+
+/// The stored parts of an event's page and referrer, borrowed from a [`PageMemo`] or from the
+/// event's own enrichment.
+struct PageParts<'a> {
+    hostname: &'a str,
+    path: &'a str,
+    utm: [Option<&'a str>; 5],
+    referrer_host: Option<&'a str>,
+    referrer_source: &'static str,
+}
+
+fn set(slot: &mut String, value: &str) {
+    slot.clear();
+    slot.push_str(value);
+}
+
+fn set_opt(slot: &mut Option<String>, value: Option<&str>) {
+    match (slot.as_mut(), value) {
+        (Some(slot), Some(value)) => set(slot, value),
+        (None, Some(value)) => *slot = Some(value.to_owned()),
+        (_, None) => *slot = None,
+    }
+}
+
+impl PageMemo {
+    fn is_last(&self, url: &str, referrer: Option<&str>) -> bool {
+        self.url == url && self.referrer.as_deref() == referrer
+    }
+
+    fn holds(&self, url: &str, referrer: Option<&str>) -> bool {
+        self.valid && self.is_last(url, referrer)
+    }
+
+    /// After an event whose page was enriched anew: keeps its parts if the previous event had
+    /// the same page, else only its raw strings.
+    fn note(&mut self, url: &str, referrer: Option<&str>, parts: &PageParts<'_>) {
+        if self.is_last(url, referrer) {
+            self.store(parts);
+        } else {
+            self.valid = false;
+            set(&mut self.url, url);
+            set_opt(&mut self.referrer, referrer);
+        }
+    }
+
+    fn store(&mut self, parts: &PageParts<'_>) {
+        set(&mut self.hostname, parts.hostname);
+        set(&mut self.path, parts.path);
+        for (slot, value) in self.utm.iter_mut().zip(parts.utm) {
+            set_opt(slot, value);
+        }
+        set_opt(&mut self.referrer_host, parts.referrer_host);
+        self.referrer_source = parts.referrer_source;
+        self.valid = true;
+    }
+
+    fn parts(&self) -> PageParts<'_> {
+        PageParts {
+            hostname: &self.hostname,
+            path: &self.path,
+            utm: [0, 1, 2, 3, 4].map(|i| self.utm[i].as_deref()),
+            referrer_host: self.referrer_host.as_deref(),
+            referrer_source: self.referrer_source,
+        }
+    }
 }
 
 /// `value` as an `Arc<str>`, sharing `last` when it holds the same text (and remembering it).
@@ -178,7 +267,13 @@ impl Enricher {
             live_rows: Vec::with_capacity(count),
             rejected: Vec::new(),
         };
-        let mut memo = RequestMemo::default();
+        let mut memo = RequestMemo {
+            pages: PageMemo {
+                enabled: count > 1,
+                ..PageMemo::default()
+            },
+            ..RequestMemo::default()
+        };
         for (index, event) in events.enumerate() {
             let result = event.and_then(|event| {
                 validate_event(&event, options)?;
@@ -298,8 +393,39 @@ impl Enricher {
         let cols = &self.cols;
         let per_request = matches!(client, ClientContext::Http { .. });
         let event_ms = event.ts.unwrap_or(received_ms);
-        let url = scrub_url(&event.url);
-        let page = parse_page_url(&url).map_err(|e| ErrorDetail::field("url", e.to_string()))?;
+        // the page and referrer: the previous event's when they are the same strings
+        let pages = &mut memo.pages;
+        let (url, page, path, referrer);
+        let page_parts = if pages.holds(&event.url, event.referrer.as_deref()) {
+            pages.parts()
+        } else {
+            url = scrub_url(&event.url);
+            page = parse_page_url(&url).map_err(|e| ErrorDetail::field("url", e.to_string()))?;
+            referrer =
+                classify_referrer_with(event.referrer.as_deref(), &page.hostname, &page.campaign);
+            path = scrub_text(page.path);
+            let parts = PageParts {
+                hostname: &page.hostname,
+                path: &path,
+                utm: [
+                    page.utm.source.as_deref(),
+                    page.utm.medium.as_deref(),
+                    page.utm.campaign.as_deref(),
+                    page.utm.term.as_deref(),
+                    page.utm.content.as_deref(),
+                ],
+                referrer_host: referrer.host.as_deref(),
+                referrer_source: referrer.source.as_str(),
+            };
+            if pages.enabled {
+                pages.note(&event.url, event.referrer.as_deref(), &parts);
+            }
+            if pages.valid {
+                pages.parts()
+            } else {
+                parts
+            }
+        };
 
         let forwarded_ip = || {
             event
@@ -398,17 +524,9 @@ impl Enricher {
             (None, None) => None,
         };
 
-        let referrer =
-            classify_referrer_with(event.referrer.as_deref(), &page.hostname, &page.campaign);
-        let referrer_source = referrer.source.as_str();
-        let path = scrub_text(page.path);
-        let utm = [
-            &page.utm.source,
-            &page.utm.medium,
-            &page.utm.campaign,
-            &page.utm.term,
-            &page.utm.content,
-        ];
+        let referrer_source = page_parts.referrer_source;
+        let path = page_parts.path;
+        let utm = page_parts.utm;
         let (revenue, currency) = revenue_minor_units(event);
         let converted = event.event_type == EventType::Ecommerce
             && event
@@ -436,12 +554,12 @@ impl Enricher {
         row[cols.session_id] = opt(session_id.as_deref());
         row[cols.visitor_id] = opt(visitor.as_ref().map(|(_, id)| &**id));
         row[cols.user_id] = text(&event.user_id);
-        row[cols.hostname] = Value::Str(&page.hostname);
-        row[cols.path] = Value::Str(&path);
-        row[cols.referrer_host] = opt(referrer.host.as_deref());
+        row[cols.hostname] = Value::Str(page_parts.hostname);
+        row[cols.path] = Value::Str(path);
+        row[cols.referrer_host] = opt(page_parts.referrer_host);
         row[cols.referrer_source] = Value::Str(referrer_source);
         for (i, value) in utm.iter().enumerate() {
-            row[cols.utm[i]] = opt(value.as_deref());
+            row[cols.utm[i]] = opt(*value);
         }
         if let Some(geo) = &geo {
             row[cols.country] = opt(geo.country.as_deref());
@@ -497,31 +615,34 @@ impl Enricher {
         })?;
         memo.props = props;
 
-        let (Some((visitor, visitor_id)), Some(session_id)) = (visitor, session_id) else {
-            return Ok(None);
+        let live = match (visitor, session_id) {
+            (Some((visitor, visitor_id)), Some(session_id)) => {
+                let mut live_utm: [Option<Arc<str>>; 5] = Default::default();
+                for ((slot, value), last) in live_utm.iter_mut().zip(utm).zip(&mut memo.live_utm) {
+                    *slot = value.map(|value| shared_arc(last, value));
+                }
+                Some(LiveEvent {
+                    received_ms,
+                    event_ms,
+                    visitor,
+                    visitor_id,
+                    session_id,
+                    is_pageview: event.event_type == EventType::Pageview,
+                    is_bot,
+                    path: Some(shared_arc(&mut memo.live_path, path)),
+                    referrer_source: Some(referrer_source),
+                    utm: live_utm,
+                    country: geo.and_then(|g| g.country.clone()),
+                    device: agent.as_ref().map(|a| a.device_name.clone()),
+                    browser: agent.as_ref().map(|a| a.browser.clone()),
+                    os: agent.as_ref().map(|a| a.os.clone()),
+                    revenue: revenue.unwrap_or(0),
+                    converted,
+                })
+            }
+            _ => None,
         };
-        let mut live_utm: [Option<Arc<str>>; 5] = Default::default();
-        for ((slot, value), last) in live_utm.iter_mut().zip(utm).zip(&mut memo.live_utm) {
-            *slot = value.as_deref().map(|value| shared_arc(last, value));
-        }
-        Ok(Some(LiveEvent {
-            received_ms,
-            event_ms,
-            visitor,
-            visitor_id,
-            session_id,
-            is_pageview: event.event_type == EventType::Pageview,
-            is_bot,
-            path: Some(shared_arc(&mut memo.live_path, &path)),
-            referrer_source: Some(referrer_source),
-            utm: live_utm,
-            country: geo.and_then(|g| g.country.clone()),
-            device: agent.as_ref().map(|a| a.device_name.clone()),
-            browser: agent.as_ref().map(|a| a.browser.clone()),
-            os: agent.as_ref().map(|a| a.os.clone()),
-            revenue: revenue.unwrap_or(0),
-            converted,
-        }))
+        Ok(live)
     }
 }
 
@@ -675,6 +796,70 @@ mod tests {
         assert_eq!((&*path(a), &*source(a)), ("/a", "news"));
         assert_eq!((&*path(b), &*source(b)), ("/b", "ads"));
         assert_eq!(b.utm[1], None);
+    }
+
+    #[test]
+    fn a_batch_enriches_each_event_as_a_request_of_its_own_would() {
+        let fixture = Fixture::new();
+        let (enricher, site, now) = (&fixture.enricher, fixture.site(), fixture::NOW);
+        let client = ClientContext::Http {
+            ip: "203.0.113.9".parse().unwrap(),
+            user_agent: "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
+            accept_language: Some("en"),
+        };
+        // runs of one page and referrer, changes of either, a return to an earlier page, a
+        // page whose URL is refused between two equal ones, and pages with scrubbed parts
+        let bodies: [&[u8]; 10] = [
+            br#"{"type":"pageview","url":"https://shop.example/a?utm_source=news&utm_medium=email","referrer":"https://www.google.com/"}"#,
+            br#"{"type":"click","url":"https://shop.example/a?utm_source=news&utm_medium=email","referrer":"https://www.google.com/"}"#,
+            br#"{"type":"scroll","url":"https://shop.example/a?utm_source=news&utm_medium=email","referrer":"https://t.co/x","scroll_depth":50}"#,
+            br#"{"type":"scroll","url":"https://shop.example/a?utm_source=news&utm_medium=email","scroll_depth":75}"#,
+            br#"{"type":"pageview","url":"https://shop.example/b/jane@doe.example?token=s3cret&gclid=x"}"#,
+            br#"{"type":"pageview","url":"ftp://shop.example/b"}"#,
+            br#"{"type":"click","url":"https://shop.example/b/jane@doe.example?token=s3cret&gclid=x"}"#,
+            br#"{"type":"pageview","url":"https://shop.example/a?utm_source=news&utm_medium=email","referrer":"https://www.google.com/"}"#,
+            br#"{"type":"pageview","url":"https://shop.example/a?utm_source=news&utm_medium=email","referrer":"https://shop.example/b"}"#,
+            br#"{"type":"engagement","url":"https://shop.example/a?utm_source=news&utm_medium=email","referrer":"https://shop.example/b","engagement_ms":1200}"#,
+        ];
+        let options = ValidateOptions {
+            now_ms: now,
+            check_ts_window: true,
+        };
+        let batch = enricher
+            .prepare_events(
+                &site,
+                bodies.iter().map(|b| decode_event(b)),
+                &client,
+                options,
+            )
+            .unwrap();
+        let mut one_by_one = Vec::new();
+        for body in bodies {
+            let alone = enricher
+                .prepare_events(&site, std::iter::once(decode_event(body)), &client, options)
+                .unwrap();
+            one_by_one.push(alone);
+        }
+        // the same rows, byte for byte, and the same refusals
+        let alone_bytes: Vec<u8> = one_by_one
+            .iter()
+            .flat_map(|p| p.rows.as_bytes().to_vec())
+            .collect();
+        assert_eq!(batch.rows.as_bytes(), &alone_bytes[..]);
+        assert_eq!(batch.accepted, 9);
+        assert_eq!(batch.rejected.len(), 1);
+        assert_eq!(batch.rejected[0].0, 5);
+        assert_eq!(
+            format!("{:?}", batch.rejected[0].1),
+            format!("{:?}", one_by_one[5].rejected[0].1)
+        );
+        // and the same live records
+        let alone_live: Vec<String> = one_by_one
+            .iter()
+            .flat_map(|p| p.live.iter().map(|e| format!("{e:?}")))
+            .collect();
+        let batch_live: Vec<String> = batch.live.iter().map(|e| format!("{e:?}")).collect();
+        assert_eq!(batch_live, alone_live);
     }
 
     #[test]
