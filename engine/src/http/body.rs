@@ -20,17 +20,17 @@ pub fn check_content_type(headers: &HeaderMap, ndjson: bool) -> Result<(), ApiEr
         .split(';')
         .next()
         .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    let ok = matches!(essence.as_str(), "application/json" | "text/plain" | "")
-        || (ndjson
-            && matches!(
-                essence.as_str(),
-                "application/x-ndjson" | "application/ndjson"
-            ));
+        .trim();
+    // compared without case, not lower-cased into a new string on every request
+    let is = |name: &str| essence.eq_ignore_ascii_case(name);
+    let ok = essence.is_empty()
+        || is("application/json")
+        || is("text/plain")
+        || (ndjson && (is("application/x-ndjson") || is("application/ndjson")));
     if ok {
         Ok(())
     } else {
+        let essence = essence.to_ascii_lowercase();
         Err(ApiError::new(
             ErrorCode::UnsupportedMediaType,
             format!(
@@ -94,4 +94,48 @@ pub fn secret_eq(a: &str, b: &str) -> bool {
             .zip(b.bytes())
             .fold(0u8, |acc, (x, y)| acc | (x ^ y))
             == 0
+}
+
+#[cfg(test)]
+mod tests {
+    #![expect(clippy::unwrap_used)]
+
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn with_type(value: Option<&str>) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        if let Some(value) = value {
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_str(value).unwrap());
+        }
+        headers
+    }
+
+    #[test]
+    fn content_types_are_matched_without_case_and_parameters() {
+        for accepted in [
+            None,
+            Some(""),
+            Some("application/json"),
+            Some("Application/JSON; charset=utf-8"),
+            Some(" text/plain ;charset=UTF-8"),
+        ] {
+            assert!(
+                check_content_type(&with_type(accepted), false).is_ok(),
+                "{accepted:?}"
+            );
+        }
+        assert!(check_content_type(&with_type(Some("application/x-ndjson")), true).is_ok());
+        assert!(check_content_type(&with_type(Some("Application/NDJSON")), true).is_ok());
+        assert!(check_content_type(&with_type(Some("application/x-ndjson")), false).is_err());
+        let refused =
+            check_content_type(&with_type(Some("Application/X-WWW-Form-Urlencoded")), false)
+                .unwrap_err();
+        let message = format!("{refused:?}");
+        assert!(
+            message.contains("\\\"application/x-www-form-urlencoded\\\" is not accepted"),
+            "{message}"
+        );
+    }
 }
