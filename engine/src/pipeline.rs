@@ -108,7 +108,9 @@ struct RequestMemo {
     /// allocation when they repeat.
     live_path: Option<Arc<str>>,
     live_utm: [Option<Arc<str>>; 5],
-    pages: PageMemo,
+    /// Only for a request with more than one event (boxed: single events and imported lines
+    /// make a memo each and should not pay for initialising and dropping this one).
+    pages: Option<Box<PageMemo>>,
 }
 
 /// What the last event's page URL and referrer enriched to, for the next event of the same
@@ -119,8 +121,6 @@ struct RequestMemo {
 /// eight); the buffers are reused, so copies stop allocating once they are big enough.
 #[derive(Default)]
 struct PageMemo {
-    /// Whether to remember pages at all (a request with more than one event).
-    enabled: bool,
     /// Whether the parts below belong to `url` and `referrer`, which always hold the last
     /// event's raw strings.
     valid: bool,
@@ -268,10 +268,7 @@ impl Enricher {
             rejected: Vec::new(),
         };
         let mut memo = RequestMemo {
-            pages: PageMemo {
-                enabled: count > 1,
-                ..PageMemo::default()
-            },
+            pages: (count > 1).then(Box::default),
             ..RequestMemo::default()
         };
         for (index, event) in events.enumerate() {
@@ -394,9 +391,12 @@ impl Enricher {
         let per_request = matches!(client, ClientContext::Http { .. });
         let event_ms = event.ts.unwrap_or(received_ms);
         // the page and referrer: the previous event's when they are the same strings
-        let pages = &mut memo.pages;
+        let mut pages = memo.pages.as_deref_mut();
         let (url, page, path, referrer);
-        let page_parts = if pages.holds(&event.url, event.referrer.as_deref()) {
+        let hit = pages
+            .as_deref()
+            .is_some_and(|pages| pages.holds(&event.url, event.referrer.as_deref()));
+        let page_parts = if let (true, Some(pages)) = (hit, pages.as_deref()) {
             pages.parts()
         } else {
             url = scrub_url(&event.url);
@@ -417,13 +417,16 @@ impl Enricher {
                 referrer_host: referrer.host.as_deref(),
                 referrer_source: referrer.source.as_str(),
             };
-            if pages.enabled {
-                pages.note(&event.url, event.referrer.as_deref(), &parts);
-            }
-            if pages.valid {
-                pages.parts()
-            } else {
-                parts
+            match pages.take() {
+                Some(pages) => {
+                    pages.note(&event.url, event.referrer.as_deref(), &parts);
+                    if pages.valid {
+                        pages.parts()
+                    } else {
+                        parts
+                    }
+                }
+                None => parts,
             }
         };
 
