@@ -53,8 +53,9 @@ async fn not_found() -> Response {
 /// `Access-Control-Allow-Origin: *` (keys, not cookies, authenticate, so no credentials).
 ///
 /// A tower layer rather than `middleware::from_fn`: that one clones the boxed inner service and
-/// boxes a future on every request, which callgrind put at ~4,800 instructions per single-event
-/// request (6% of the daemon's); this one wraps the route's own future.
+/// boxes a future on every request. Under callgrind, dropping CORS altogether saved ~4,800
+/// instructions per single-event request; this layer, which wraps the route's own future, gave
+/// back ~3,200 of them (the rest is inserting the headers).
 #[derive(Clone, Copy)]
 struct CorsLayer;
 
