@@ -7,7 +7,7 @@
 //! `end` (or no row at all). The rebuilt sessions then close by the idle timeout like live ones,
 //! counted from their latest event, so each session gets exactly one row.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use ecomdash_storage::{ColumnBatch, ScanError, ScanRequest, Snapshot, Table, Value};
@@ -17,10 +17,14 @@ use crate::rows::{EventColumns, MissingColumn, SessionColumns};
 use crate::session::SessionState;
 
 /// How far back recovery reads events: sessions whose latest event is older than this (a daemon
-/// down for hours) are not rebuilt, and a rebuilt session loses its events from before it. It
-/// bounds the start-up scan: events arriving meanwhile wait for it (and past the actor backlog
-/// limit, intake answers 503).
+/// down for hours) are not rebuilt. It bounds the start-up scan: events arriving meanwhile wait
+/// for it (and past the actor backlog limit, intake answers 503).
 pub const SESSION_RECOVERY_LOOKBACK_MS: i64 = 6 * 60 * 60 * 1000;
+
+/// A session that was still going at the start of the lookback is read further back, one more
+/// lookback at a time (only its own events), up to this many lookbacks in all: a session
+/// rebuilt after a crash keeps its events of the last 24 hours.
+pub const SESSION_RECOVERY_MAX_LOOKBACKS: i64 = 4;
 
 /// Client clocks may run this far ahead of the server (the intake's accepted skew).
 const FUTURE_SKEW_MS: i64 = 5 * 60 * 1000;
@@ -42,14 +46,20 @@ pub struct RecoveredSession {
 
 /// The sessions of `site` that have events in `snapshot` (within the lookback) not covered by a
 /// `sessions` row. Blocking: it decodes the site's recent events.
+///
+/// A session whose earliest event found is within `idle_timeout_ms` of the start of what was
+/// read may have begun before it: its events are then read one lookback further back, up to
+/// [`SESSION_RECOVERY_MAX_LOOKBACKS`].
 pub fn recover_sessions(
     snapshot: &Snapshot,
     site: &str,
     now_ms: i64,
+    idle_timeout_ms: i64,
 ) -> Result<Vec<RecoveredSession>, RecoveryError> {
     let from_us = (now_ms - SESSION_RECOVERY_LOOKBACK_MS) * 1000;
     let to_us = (now_ms + FUTURE_SKEW_MS) * 1000;
-    let written = written_session_ends(snapshot, site, from_us)?;
+    let oldest_us = (now_ms - SESSION_RECOVERY_MAX_LOOKBACKS * SESSION_RECOVERY_LOOKBACK_MS) * 1000;
+    let written = written_session_ends(snapshot, site, oldest_us)?;
 
     let cols = EventColumns::resolve()?;
     let wanted = vec![
@@ -72,18 +82,46 @@ pub fn recover_sessions(
         cols.revenue,
         cols.order_id,
     ];
-    let request = ScanRequest {
-        sites: Some(vec![site.to_owned()]),
-        time_range: Some((from_us, to_us)),
-        ..ScanRequest::new(Table::Events, wanted)
+    let scan = |(from_us, to_us): (i64, i64),
+                only: Option<&HashSet<Arc<str>>>,
+                open: &mut HashMap<Arc<str>, Vec<LiveEvent>>|
+     -> Result<(), RecoveryError> {
+        let request = ScanRequest {
+            sites: Some(vec![site.to_owned()]),
+            time_range: Some((from_us, to_us)),
+            ..ScanRequest::new(Table::Events, wanted.clone())
+        };
+        for unit in &snapshot.plan_scan(&request).units {
+            if unit.site() != site {
+                continue;
+            }
+            let batch = unit.read()?;
+            collect_events(&batch, &cols, (from_us, to_us), &written, only, open);
+        }
+        Ok(())
     };
     let mut open: HashMap<Arc<str>, Vec<LiveEvent>> = HashMap::new();
-    for unit in &snapshot.plan_scan(&request).units {
-        if unit.site() != site {
-            continue;
+    scan((from_us, to_us), None, &mut open)?;
+    // sessions that reach back to the start of what was read: read their events before it
+    let mut start_us = from_us;
+    while start_us > oldest_us {
+        let reaching: HashSet<Arc<str>> = open
+            .iter()
+            .filter(|(_, events)| {
+                events
+                    .iter()
+                    .map(|e| e.event_ms)
+                    .min()
+                    .is_some_and(|first_ms| first_ms * 1000 < start_us + idle_timeout_ms * 1000)
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        if reaching.is_empty() {
+            break;
         }
-        let batch = unit.read()?;
-        collect_events(&batch, &cols, (from_us, to_us), &written, &mut open);
+        let earlier_us = start_us - SESSION_RECOVERY_LOOKBACK_MS * 1000;
+        scan((earlier_us, start_us - 1), Some(&reaching), &mut open)?;
+        start_us = earlier_us;
     }
 
     let mut sessions = Vec::with_capacity(open.len());
@@ -137,11 +175,14 @@ fn written_session_ends(
     Ok(ends)
 }
 
+/// Adds the events of `batch` in `[from_us, to_us]` that no session row covers to `open`, only
+/// those of the sessions in `only` when given.
 fn collect_events(
     batch: &ColumnBatch,
     cols: &EventColumns,
     (from_us, to_us): (i64, i64),
     written: &HashMap<String, i64>,
+    only: Option<&HashSet<Arc<str>>>,
     open: &mut HashMap<Arc<str>, Vec<LiveEvent>>,
 ) {
     let Some(ts) = batch.column(cols.ts) else {
@@ -170,6 +211,9 @@ fn collect_events(
             continue;
         };
         if written.get(session_id).is_some_and(|&end| ts_us <= end) {
+            continue;
+        }
+        if only.is_some_and(|only| !only.contains(session_id)) {
             continue;
         }
         let event_type = str_at(cols.event_type, row).unwrap_or("");
@@ -222,6 +266,8 @@ mod tests {
     use super::*;
 
     const NOW: i64 = 1_767_225_600_000;
+    /// The default session idle timeout.
+    const IDLE: i64 = 30 * 60 * 1000;
 
     struct Ev<'a> {
         at_ms: i64,
@@ -320,7 +366,7 @@ mod tests {
         session_row(&store, "closed", NOW - 50 * minute, NOW - 45 * minute);
         session_row(&store, "continued", NOW - 40 * minute, NOW - 40 * minute);
 
-        let mut recovered = recover_sessions(&store.snapshot(), "shop.example", NOW).unwrap();
+        let mut recovered = recover_sessions(&store.snapshot(), "shop.example", NOW, IDLE).unwrap();
         recovered.sort_by(|a, b| a.state.session_id.cmp(&b.state.session_id));
         let ids: Vec<&str> = recovered.iter().map(|r| &*r.state.session_id).collect();
         assert_eq!(ids, ["continued", "open"]);
@@ -344,9 +390,65 @@ mod tests {
         );
         assert_eq!(open.state.attrs.referrer_source, Some("search"));
         assert_eq!(open.last_activity_ms, NOW - 10 * minute);
-        assert!(recover_sessions(&store.snapshot(), "other.example", NOW)
-            .unwrap()
-            .is_empty());
+        assert!(
+            recover_sessions(&store.snapshot(), "other.example", NOW, IDLE)
+                .unwrap()
+                .is_empty()
+        );
+        store.close().unwrap();
+    }
+
+    #[test]
+    fn a_session_longer_than_the_lookback_keeps_its_earlier_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
+        let minute = 60_000;
+        let hour = 60 * minute;
+        let mut evs = Vec::new();
+        // a visit going on for 10 hours, an event every 20 minutes
+        let long_paths: Vec<String> = (0..=30).map(|i| format!("/long/{i}")).collect();
+        for (i, path) in long_paths.iter().enumerate() {
+            evs.push(ev(NOW - 10 * hour + i as i64 * 20 * minute, "long", path));
+        }
+        // a session that began 5 hours ago: read in the lookback alone
+        evs.push(ev(NOW - 5 * hour, "short", "/s1"));
+        evs.push(ev(NOW - 5 * hour + 10 * minute, "short", "/s2"));
+        // events of another session before the lookback, which no later event continues
+        evs.push(ev(NOW - 8 * hour, "earlier", "/e"));
+        // a session that started 30 hours ago and went on for 29: read back 24 hours at most
+        let endless_paths: Vec<String> = (0..=87).map(|i| format!("/endless/{i}")).collect();
+        for (i, path) in endless_paths.iter().enumerate() {
+            evs.push(ev(
+                NOW - 30 * hour + i as i64 * 20 * minute,
+                "endless",
+                path,
+            ));
+        }
+        events(&store, &evs);
+
+        let mut recovered = recover_sessions(&store.snapshot(), "shop.example", NOW, IDLE).unwrap();
+        recovered.sort_by(|a, b| a.state.session_id.cmp(&b.state.session_id));
+        let ids: Vec<&str> = recovered.iter().map(|r| &*r.state.session_id).collect();
+        assert_eq!(ids, ["endless", "long", "short"]);
+
+        let endless = &recovered[0].state;
+        let long = &recovered[1].state;
+        let short = &recovered[2].state;
+        assert_eq!(
+            (long.events, long.pageviews),
+            (31, 31),
+            "all 10 hours of it"
+        );
+        assert_eq!(long.entry_path.as_deref(), Some("/long/0"));
+        assert_eq!(long.exit_path.as_deref(), Some("/long/30"));
+        assert_eq!(long.start_ms, NOW - 10 * hour);
+        assert_eq!(
+            (short.events, short.entry_path.as_deref()),
+            (2, Some("/s1"))
+        );
+        // 24 hours back: events from NOW - 24 h to NOW - 1 h, one every 20 minutes
+        assert_eq!(endless.start_ms, NOW - 24 * hour);
+        assert_eq!(endless.events, 70);
         store.close().unwrap();
     }
 }

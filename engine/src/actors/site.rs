@@ -127,9 +127,10 @@ impl Actor for SiteActor {
             recovery = Some((snapshot.clone(), now_ms));
             let domain = args.domain.clone();
             let site = myself.clone();
+            let idle_timeout_ms = args.ctx.session_idle_timeout_ms;
             tokio::task::spawn_blocking(move || {
-                let result =
-                    recover_sessions(&snapshot, &domain, now_ms).map_err(|e| e.to_string());
+                let result = recover_sessions(&snapshot, &domain, now_ms, idle_timeout_ms)
+                    .map_err(|e| e.to_string());
                 let _ = site.cast(SiteMsg::Recovered(result));
             });
         }
@@ -386,8 +387,9 @@ async fn close_all(state: &mut SiteState) -> usize {
     // are not cut; then the events waiting for it are applied, without actors
     if let Some((snapshot, now_ms)) = state.recovery.take() {
         let domain = state.args.domain.clone();
+        let idle_timeout_ms = state.args.ctx.session_idle_timeout_ms;
         let result = tokio::task::spawn_blocking(move || {
-            recover_sessions(&snapshot, &domain, now_ms).map_err(|e| e.to_string())
+            recover_sessions(&snapshot, &domain, now_ms, idle_timeout_ms).map_err(|e| e.to_string())
         })
         .await
         .unwrap_or_else(|e| Err(e.to_string()));
