@@ -391,42 +391,43 @@ impl Enricher {
         let per_request = matches!(client, ClientContext::Http { .. });
         let event_ms = event.ts.unwrap_or(received_ms);
         // the page and referrer: the previous event's when they are the same strings
-        let mut pages = memo.pages.as_deref_mut();
         let (url, page, path, referrer);
-        let hit = pages
-            .as_deref()
-            .is_some_and(|pages| pages.holds(&event.url, event.referrer.as_deref()));
-        let page_parts = if let (true, Some(pages)) = (hit, pages.as_deref()) {
-            pages.parts()
-        } else {
-            url = scrub_url(&event.url);
-            page = parse_page_url(&url).map_err(|e| ErrorDetail::field("url", e.to_string()))?;
-            referrer =
-                classify_referrer_with(event.referrer.as_deref(), &page.hostname, &page.campaign);
-            path = scrub_text(page.path);
-            let parts = PageParts {
-                hostname: &page.hostname,
-                path: &path,
-                utm: [
-                    page.utm.source.as_deref(),
-                    page.utm.medium.as_deref(),
-                    page.utm.campaign.as_deref(),
-                    page.utm.term.as_deref(),
-                    page.utm.content.as_deref(),
-                ],
-                referrer_host: referrer.host.as_deref(),
-                referrer_source: referrer.source.as_str(),
-            };
-            match pages.take() {
-                Some(pages) => {
-                    pages.note(&event.url, event.referrer.as_deref(), &parts);
-                    if pages.valid {
-                        pages.parts()
-                    } else {
-                        parts
+        let page_parts = match memo.pages.as_deref_mut() {
+            Some(pages) if pages.holds(&event.url, event.referrer.as_deref()) => pages.parts(),
+            pages => {
+                url = scrub_url(&event.url);
+                page =
+                    parse_page_url(&url).map_err(|e| ErrorDetail::field("url", e.to_string()))?;
+                referrer = classify_referrer_with(
+                    event.referrer.as_deref(),
+                    &page.hostname,
+                    &page.campaign,
+                );
+                path = scrub_text(page.path);
+                let parts = PageParts {
+                    hostname: &page.hostname,
+                    path: &path,
+                    utm: [
+                        page.utm.source.as_deref(),
+                        page.utm.medium.as_deref(),
+                        page.utm.campaign.as_deref(),
+                        page.utm.term.as_deref(),
+                        page.utm.content.as_deref(),
+                    ],
+                    referrer_host: referrer.host.as_deref(),
+                    referrer_source: referrer.source.as_str(),
+                };
+                match pages {
+                    Some(pages) => {
+                        pages.note(&event.url, event.referrer.as_deref(), &parts);
+                        if pages.valid {
+                            pages.parts()
+                        } else {
+                            parts
+                        }
                     }
+                    None => parts,
                 }
-                None => parts,
             }
         };
 
@@ -767,25 +768,35 @@ mod tests {
     use super::fixture::{self, Fixture};
     use super::*;
 
+    /// A desktop Firefox over HTTP.
+    fn firefox() -> ClientContext<'static> {
+        ClientContext::Http {
+            ip: "203.0.113.9".parse().unwrap(),
+            user_agent: "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
+            accept_language: Some("en"),
+        }
+    }
+
+    /// Live-intake validation at `now_ms`.
+    fn checked_at(now_ms: i64) -> ValidateOptions {
+        ValidateOptions {
+            now_ms,
+            check_ts_window: true,
+        }
+    }
+
     #[test]
     fn events_of_a_request_share_repeated_paths_and_utm_values() {
         let fixture = Fixture::new();
         let (enricher, site, now) = (&fixture.enricher, fixture.site(), fixture::NOW);
-        let client = ClientContext::Http {
-            ip: "203.0.113.9".parse().unwrap(),
-            user_agent: "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
-            accept_language: Some("en"),
-        };
+        let client = firefox();
         let bodies: [&[u8]; 3] = [
             br#"{"type":"pageview","url":"https://shop.example/a?utm_source=news"}"#,
             br#"{"type":"click","url":"https://shop.example/a?utm_source=news"}"#,
             br#"{"type":"pageview","url":"https://shop.example/b?utm_source=ads"}"#,
         ];
         let events = bodies.iter().map(|body| decode_event(body));
-        let options = ValidateOptions {
-            now_ms: now,
-            check_ts_window: true,
-        };
+        let options = checked_at(now);
         let prepared = enricher
             .prepare_events(&site, events, &client, options)
             .unwrap();
@@ -805,11 +816,7 @@ mod tests {
     fn a_batch_enriches_each_event_as_a_request_of_its_own_would() {
         let fixture = Fixture::new();
         let (enricher, site, now) = (&fixture.enricher, fixture.site(), fixture::NOW);
-        let client = ClientContext::Http {
-            ip: "203.0.113.9".parse().unwrap(),
-            user_agent: "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
-            accept_language: Some("en"),
-        };
+        let client = firefox();
         // runs of one page and referrer, changes of either, a return to an earlier page, a
         // page whose URL is refused between two equal ones, and pages with scrubbed parts
         let bodies: [&[u8]; 10] = [
@@ -824,10 +831,7 @@ mod tests {
             br#"{"type":"pageview","url":"https://shop.example/a?utm_source=news&utm_medium=email","referrer":"https://shop.example/b"}"#,
             br#"{"type":"engagement","url":"https://shop.example/a?utm_source=news&utm_medium=email","referrer":"https://shop.example/b","engagement_ms":1200}"#,
         ];
-        let options = ValidateOptions {
-            now_ms: now,
-            check_ts_window: true,
-        };
+        let options = checked_at(now);
         let batch = enricher
             .prepare_events(
                 &site,

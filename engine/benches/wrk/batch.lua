@@ -1,5 +1,6 @@
 -- wrk script: POST the batch body with a browser's headers (docs/benchmarks.md, "Engine: HTTP intake"; run by intake.sh)
-local f = assert(io.open(os.getenv("BODY_DIR") .. "/batch.json", "r"))
+-- BATCH_BODY: another body with the same shape (set by batch_distinct.lua)
+local f = assert(io.open(os.getenv("BODY_DIR") .. "/" .. (BATCH_BODY or "batch.json"), "r"))
 wrk.method = "POST"
 wrk.path = "/api/v1/analytics/track/batch"
 wrk.body = f:read("*a")

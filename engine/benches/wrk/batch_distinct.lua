@@ -1,10 +1,4 @@
--- wrk script: POST the batch body whose 100 events all have different page URLs with a browser's headers (docs/benchmarks.md, "Engine: HTTP intake"; run by intake.sh)
-local f = assert(io.open(os.getenv("BODY_DIR") .. "/batch_distinct.json", "r"))
-wrk.method = "POST"
-wrk.path = "/api/v1/analytics/track/batch"
-wrk.body = f:read("*a")
-f:close()
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["X-API-Key"] = os.getenv("WRITE_KEY") or "none"
-wrk.headers["User-Agent"] = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
-wrk.headers["Accept-Language"] = "en-US,en;q=0.9"
+-- wrk script: batch.lua with the batch body whose 100 events all have different page URLs
+-- (docs/benchmarks.md, "Sixth session"; run by intake.sh)
+BATCH_BODY = "batch_distinct.json"
+dofile(os.getenv("BODY_DIR") .. "/batch.lua")

@@ -59,6 +59,9 @@ pub fn recover_sessions(
     let from_us = (now_ms - SESSION_RECOVERY_LOOKBACK_MS) * 1000;
     let to_us = (now_ms + FUTURE_SKEW_MS) * 1000;
     let oldest_us = (now_ms - SESSION_RECOVERY_MAX_LOOKBACKS * SESSION_RECOVERY_LOOKBACK_MS) * 1000;
+    // Rows back to the oldest window, read once for every scan below: the extra scans need
+    // them, and so does the first one, for a session longer than the lookback that closed
+    // within it (its row starts before the lookback and covers events inside it).
     let written = written_session_ends(snapshot, site, oldest_us)?;
 
     let cols = EventColumns::resolve()?;

@@ -27,19 +27,7 @@ pub async fn track_event(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: Request,
 ) -> Response {
-    let started = Instant::now();
-    // the request's own headers and URI, not the copies the `HeaderMap` and `Uri` extractors
-    // would make
-    let (parts, body) = request.into_parts();
-    let response = match track(&engine, peer, &parts.headers, &parts.uri, body, false).await {
-        Ok((status, answer)) => (status, Json(answer)).into_response(),
-        Err(error) => {
-            engine.metrics.reject(error.code(), 1);
-            error.into_response()
-        }
-    };
-    engine.metrics.observe(Route::TrackEvent, started.elapsed());
-    response
+    answer(&engine, peer, request, false).await
 }
 
 pub async fn track_batch(
@@ -47,18 +35,27 @@ pub async fn track_batch(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: Request,
 ) -> Response {
+    answer(&engine, peer, request, true).await
+}
+
+/// Runs [`track`] on the request's own headers and URI (not the copies the `HeaderMap` and
+/// `Uri` extractors would make), counts a refusal by its code and times the route.
+async fn answer(engine: &Arc<Engine>, peer: SocketAddr, request: Request, batch: bool) -> Response {
     let started = Instant::now();
-    // the request's own headers and URI, not the copies the `HeaderMap` and `Uri` extractors
-    // would make
     let (parts, body) = request.into_parts();
-    let response = match track(&engine, peer, &parts.headers, &parts.uri, body, true).await {
+    let response = match track(engine, peer, &parts.headers, &parts.uri, body, batch).await {
         Ok((status, answer)) => (status, Json(answer)).into_response(),
         Err(error) => {
             engine.metrics.reject(error.code(), 1);
             error.into_response()
         }
     };
-    engine.metrics.observe(Route::TrackBatch, started.elapsed());
+    let route = if batch {
+        Route::TrackBatch
+    } else {
+        Route::TrackEvent
+    };
+    engine.metrics.observe(route, started.elapsed());
     response
 }
 
